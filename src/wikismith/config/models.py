@@ -1,0 +1,385 @@
+"""The DeepWiki-shaped configuration files, validated on load: generator, embedder, repo and lang.
+
+Files come from the config directory (`WIKISMITH_CONFIG_DIR` / `DEEPWIKI_CONFIG_DIR`) when it has them, else from
+the packaged `defaults/`. Strings may hold `${NAME}` or `${NAME:-default}` placeholders; an unset variable is an
+error only when the provider (or embedder) that holds it is used, so a missing Azure key never breaks OpenRouter.
+
+Every problem is one `ConfigError` naming the file, the JSON path and what was expected. An unknown model is an
+error unless its provider allows custom models: it is never silently replaced by the default (DeepWiki does).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from wikismith.redact import register_secret
+
+_M = TypeVar("_M", bound=BaseModel)
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration file (or a value resolved from it) is wrong. Names the file, JSON path and expectation."""
+
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None) -> None:
+        self.file = file
+        self.path = path
+        where = ", ".join(p for p in (file, path and f"at {path}") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+# --- file schemas (pydantic) ------------------------------------------------------------------------------
+
+
+class Timeouts(BaseModel):
+    """Seconds. `first_byte`: until response headers/first chunk; `idle`: between stream chunks."""
+
+    model_config = ConfigDict(extra="forbid")
+    connect: float = Field(10.0, gt=0)
+    first_byte: float = Field(120.0, gt=0)
+    idle: float = Field(120.0, gt=0)
+    total: float = Field(600.0, gt=0)
+
+
+class Limits(BaseModel):
+    """Client-side limits per provider (and key). `None` means no limit of that kind."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int | None = Field(None, gt=0)
+    tokens_per_minute: int | None = Field(None, gt=0)
+    max_concurrent: int | None = Field(None, gt=0)
+
+
+class ProviderConfig(BaseModel):
+    """One entry of `generator.json` `providers` (DeepWiki's keys, plus wikismith's optional extras)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    client_class: str | None = None
+    name: str | None = None
+    default_model: str
+    supports_custom_model: bool = Field(False, alias="supportsCustomModel")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = None
+    api_key_header: str | None = None
+    query_params: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = Timeouts()
+    limits: Limits = Limits()
+    models: dict[str, dict[str, Any]] = {}
+
+
+class GeneratorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_provider: str = "openrouter"
+    providers: dict[str, ProviderConfig]
+    routes: dict[str, list[str]] = {}
+
+
+class EmbedderEntry(BaseModel):
+    """One embedder (DeepWiki's `embedder*` entries): client, batch size, model kwargs, constructor kwargs."""
+
+    model_config = ConfigDict(extra="forbid")
+    client_class: str
+    batch_size: int = Field(32, gt=0)
+    model_kwargs: dict[str, Any] = {}
+    initialize_kwargs: dict[str, Any] = {}
+
+
+class RetrieverConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    top_k: int = Field(20, gt=0)
+
+
+class TextSplitterConfig(BaseModel):
+    """Chunk size and overlap in tokens (DeepWiki counted words; `split_by` is accepted for compatibility)."""
+
+    model_config = ConfigDict(extra="forbid")
+    split_by: str = "token"
+    chunk_size: int = Field(350, gt=16)
+    chunk_overlap: int = Field(50, ge=0)
+
+
+class EmbedderConfig(BaseModel):
+    """`embedder.json`: named embedders (`embedder`, `embedder_ollama`, `embedder_local`, …) and the default."""
+
+    model_config = ConfigDict(extra="allow")
+    default: str = "local"
+    retriever: RetrieverConfig = RetrieverConfig()
+    text_splitter: TextSplitterConfig = TextSplitterConfig()
+
+    def entries(self) -> dict[str, EmbedderEntry]:
+        extra = self.model_extra or {}
+        return {k: EmbedderEntry.model_validate(v) for k, v in extra.items() if k.startswith("embedder")}
+
+
+class FileFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    excluded_dirs: list[str] = []
+    excluded_files: list[str] = []
+    included_dirs: list[str] = []
+    included_files: list[str] = []
+
+
+class RepositoryLimits(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    max_size_mb: float = 50000
+    max_file_bytes: int = Field(1_000_000, gt=0)
+    allowed_hosts: list[str] = ["github.com", "gitlab.com", "bitbucket.org"]
+    allow_private_hosts: bool = False
+
+
+class RepoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file_filters: FileFilters = FileFilters()
+    repository: RepositoryLimits = RepositoryLimits()
+
+
+class LangConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    supported_languages: dict[str, str]
+    default: str = "en"
+
+
+# --- resolved values ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedProvider:
+    """A provider ready to build a client: placeholders expanded, the key read, the wire kind chosen."""
+
+    id: str
+    kind: str
+    client_class: str
+    base_url: str | None
+    api_key: SecretStr | None
+    api_key_env: str | None
+    api_key_header: str | None
+    query_params: Mapping[str, str]
+    headers: Mapping[str, str]
+    timeouts: Timeouts
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTarget:
+    """`provider/model` resolved: the provider, the model id it knows, and canonical parameters from config."""
+
+    provider: ResolvedProvider
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider.id}/{self.model}"
+
+
+# Parameter names used in DeepWiki configs that are not canonical (Ollama's `options` are flattened first).
+_PARAM_ALIASES = {"num_predict": "max_tokens", "num_ctx": "context_window", "max_completion_tokens": "max_tokens"}
+
+
+def canonical_params(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """DeepWiki model params -> canonical names: Ollama's nested `options` flattened, aliases renamed."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "options" and isinstance(value, Mapping):
+            flat.update(canonical_params(value))
+        else:
+            flat[_PARAM_ALIASES.get(key, key)] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """All configuration files, validated. `resolve()` turns `provider` + `model` into a `ModelTarget`."""
+
+    generator: GeneratorConfig
+    embedder: EmbedderConfig
+    repo: RepoConfig
+    lang: LangConfig
+    files: Mapping[str, str]
+    env: Mapping[str, str]
+    client_classes: Mapping[str, str]
+    default_client_for: Mapping[str, str]
+
+    def provider(self, provider_id: str) -> ResolvedProvider:
+        """The provider with placeholders expanded; ConfigError if unknown or a placeholder is unset."""
+        providers = self.generator.providers
+        if provider_id not in providers:
+            raise ConfigError(
+                f"unknown provider {provider_id!r}; configured providers: {', '.join(sorted(providers))}",
+                file=self.files["generator"],
+                path="providers",
+            )
+        cfg = providers[provider_id]
+        base = f"providers.{provider_id}"
+        file = self.files["generator"]
+        client_class = cfg.client_class or self.default_client_for[provider_id]
+        base_url = expand(cfg.base_url, self.env, file=file, path=f"{base}.base_url") if cfg.base_url else None
+        key_value: str | None = None
+        if cfg.api_key is not None:
+            key_value = expand(cfg.api_key, self.env, file=file, path=f"{base}.api_key") or None
+        elif cfg.api_key_env:
+            key_value = self.env.get(cfg.api_key_env) or None
+        register_secret(key_value)
+        headers = {k: expand(v, self.env, file=file, path=f"{base}.headers.{k}") for k, v in cfg.headers.items()}
+        query = {
+            k: expand(v, self.env, file=file, path=f"{base}.query_params.{k}") for k, v in cfg.query_params.items()
+        }
+        return ResolvedProvider(
+            id=provider_id,
+            kind=self.client_classes[client_class],
+            client_class=client_class,
+            base_url=base_url.rstrip("/") if base_url else None,
+            api_key=SecretStr(key_value) if key_value else None,
+            api_key_env=cfg.api_key_env,
+            api_key_header=cfg.api_key_header,
+            query_params=query,
+            headers=headers,
+            timeouts=cfg.timeouts,
+            limits=cfg.limits,
+        )
+
+    def resolve(self, provider_id: str | None = None, model: str | None = None) -> ModelTarget:
+        """`get_model_config` done strictly: the default provider/model when omitted, an error when unknown."""
+        provider_id = provider_id or self.generator.default_provider
+        resolved = self.provider(provider_id)
+        cfg = self.generator.providers[provider_id]
+        model = model or cfg.default_model
+        if model in cfg.models:
+            params = canonical_params(cfg.models[model])
+        elif cfg.supports_custom_model:
+            params = {}
+        else:
+            raise ConfigError(
+                f"model {model!r} is not configured for provider {provider_id!r} and the provider does not allow "
+                f"custom models (supportsCustomModel is false); configured: {', '.join(sorted(cfg.models))}",
+                file=self.files["generator"],
+                path=f"providers.{provider_id}.models",
+            )
+        return ModelTarget(provider=resolved, model=model, params=params)
+
+    def resolve_name(self, name: str) -> ModelTarget:
+        """Resolve `provider/model` (the model part may itself hold slashes, e.g. OpenRouter slugs)."""
+        provider_id, _, model = name.partition("/")
+        if not model:
+            raise ConfigError(f"model name {name!r} must look like provider/model (e.g. local/smollm2)")
+        return self.resolve(provider_id, model)
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+
+
+def expand(value: str, env: Mapping[str, str], *, file: str, path: str) -> str:
+    """Replace `${NAME}` / `${NAME:-default}`; an unset NAME without default is a ConfigError."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set (needed by ${{{name}}})", file=file, path=path)
+
+    return _PLACEHOLDER.sub(substitute, value)
+
+
+def _read_json(name: str, config_dir: Path | None) -> tuple[Any, str]:
+    if config_dir is not None and (config_dir / name).is_file():
+        path = config_dir / name
+        text, label = path.read_text(encoding="utf-8"), str(path)
+    else:
+        text = resources.files("wikismith.config").joinpath("defaults", name).read_text(encoding="utf-8")
+        label = f"<packaged defaults>/{name}"
+    try:
+        return json.loads(text), label
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=label) from exc
+
+
+def _validate(model: type[_M], data: Any, label: str) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"]) or "(root)"
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{first['msg']}; got {first.get('input')!r}{more}", file=label, path=path) from None
+
+
+def load_config(config_dir: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Load and validate every configuration file. Raises ConfigError on the first problem found."""
+    env = dict(env or {})
+    if config_dir is not None and not config_dir.is_dir():
+        raise ConfigError(f"config directory {config_dir} does not exist")
+    raw_classes, _ = _read_json("client_classes.json", None)
+    client_classes: dict[str, str] = raw_classes["client_classes"]
+    default_for: dict[str, str] = raw_classes["default_for_provider"]
+    gen_raw, gen_label = _read_json("generator.json", config_dir)
+    generator = _validate(GeneratorConfig, gen_raw, gen_label)
+    _check_generator(generator, gen_label, client_classes, default_for)
+    emb_raw, emb_label = _read_json("embedder.json", config_dir)
+    embedder = _validate(EmbedderConfig, emb_raw, emb_label)
+    try:
+        embedder.entries()
+    except ValidationError as exc:
+        raise ConfigError(str(exc.errors()[0]["msg"]), file=emb_label) from None
+    repo_raw, repo_label = _read_json("repo.json", config_dir)
+    repo = _validate(RepoConfig, repo_raw, repo_label)
+    lang_raw, lang_label = _read_json("lang.json", config_dir)
+    lang = _validate(LangConfig, lang_raw, lang_label)
+    if lang.default not in lang.supported_languages:
+        raise ConfigError("default language must be one of supported_languages", file=lang_label, path="default")
+    files = {"generator": gen_label, "embedder": emb_label, "repo": repo_label, "lang": lang_label}
+    return AppConfig(generator, embedder, repo, lang, files, env, client_classes, default_for)
+
+
+def _check_generator(
+    gen: GeneratorConfig, label: str, client_classes: Mapping[str, str], default_for: Mapping[str, str]
+) -> None:
+    if gen.default_provider not in gen.providers:
+        raise ConfigError(
+            f"default_provider {gen.default_provider!r} is not among providers ({', '.join(sorted(gen.providers))})",
+            file=label,
+            path="default_provider",
+        )
+    for pid, cfg in gen.providers.items():
+        cls = cfg.client_class or default_for.get(pid)
+        if cls is None:
+            raise ConfigError(
+                f"client_class is required for provider id {pid!r}; known: {', '.join(sorted(client_classes))}",
+                file=label,
+                path=f"providers.{pid}.client_class",
+            )
+        if cls not in client_classes:
+            raise ConfigError(
+                f"unknown client_class {cls!r}; expected one of {', '.join(sorted(client_classes))}",
+                file=label,
+                path=f"providers.{pid}.client_class",
+            )
+        if not cfg.supports_custom_model and cfg.default_model not in cfg.models:
+            raise ConfigError(
+                f"default_model {cfg.default_model!r} is not in models and supportsCustomModel is false",
+                file=label,
+                path=f"providers.{pid}.default_model",
+            )
+        for mid, params in cfg.models.items():
+            if not isinstance(params, dict):
+                raise ConfigError("model parameters must be an object", file=label, path=f"providers.{pid}.models.{mid}")
+    for route, targets in gen.routes.items():
+        for i, target in enumerate(targets):
+            pid, _, model = target.partition("/")
+            if pid not in gen.providers or not model:
+                raise ConfigError(
+                    f"route target {target!r} must be provider/model with a configured provider",
+                    file=label,
+                    path=f"routes.{route}[{i}]",
+                )

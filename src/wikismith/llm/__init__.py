@@ -1,0 +1,1 @@
+"""The model layer: one typed interface (`ChatModel`, `Embedder`) over every provider."""

@@ -1,0 +1,120 @@
+"""Stream events: small frozen values discriminated by `type`, the same for every provider.
+
+A stream is an `AsyncIterator[StreamEvent]`. Usage is an event; the end is a `Finish`. An upstream failure is
+raised as a typed `LLMError` (`StreamError` once text has been sent) — never yielded as answer text. Edges that
+must put a failure on the wire (SSE, WebSocket) turn it into an `ErrorEvent` with `errors_as_events()`.
+`Routed` is sent by the router before the first content event: which target serves, after which attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from wikismith.llm.errors import LLMError, StreamError
+from wikismith.llm.types import Attempt, ChatResponse, ToolCall, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+    type: Literal["reasoning"] = "reasoning"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of tool call `index`: id and name come once, `arguments` arrives in fragments to be joined."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    usage: Usage
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str | None
+    model: str | None = None
+    upstream_provider: str | None = None
+    id: str | None = None
+    type: Literal["finish"] = "finish"
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    target: str
+    attempts: tuple[Attempt, ...] = ()
+    type: Literal["routed"] = "routed"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """A failure as data, for edges only. `partial_text` is what had been streamed before it."""
+
+    error: LLMError
+    partial_text: str = ""
+    type: Literal["error"] = "error"
+
+
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish | Routed | ErrorEvent
+
+
+async def collect(stream: AsyncIterator[StreamEvent]) -> ChatResponse:
+    """Fold a stream into a `ChatResponse`. Raises what the stream raises; an `ErrorEvent` is raised too."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    response = ChatResponse()
+    updates: dict[str, object] = {}
+    async for event in stream:
+        match event:
+            case TextDelta(text=chunk):
+                text.append(chunk)
+            case ReasoningDelta(text=chunk):
+                reasoning.append(chunk)
+            case ToolCallDelta(index=i, id=cid, name=name, arguments=args):
+                call = calls.setdefault(i, {"id": "", "name": "", "arguments": ""})
+                call["id"] = cid or call["id"]
+                call["name"] = name or call["name"]
+                call["arguments"] += args
+            case UsageReport(usage=usage):
+                updates["usage"] = usage
+            case Finish(reason=reason, model=model, upstream_provider=up, id=rid):
+                updates.update(finish_reason=reason, model=model, upstream_provider=up, id=rid)
+            case Routed(target=target, attempts=attempts):
+                updates.update(target=target, attempts=list(attempts))
+            case ErrorEvent(error=error, partial_text=partial):
+                if isinstance(error, StreamError):
+                    raise error
+                raise StreamError(str(error), partial_text=partial, cause=error)
+    tool_calls = [ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for _, c in sorted(calls.items())]
+    return response.model_copy(
+        update={"text": "".join(text), "reasoning": "".join(reasoning) or None, "tool_calls": tool_calls, **updates}
+    )
+
+
+async def errors_as_events(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """Pass events through; a raised LLMError becomes a final ErrorEvent carrying the text sent so far."""
+    sent: list[str] = []
+    try:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                sent.append(event.text)
+            yield event
+    except LLMError as error:
+        partial = error.partial_text if isinstance(error, StreamError) and error.partial_text else "".join(sent)
+        yield ErrorEvent(error=error, partial_text=partial)

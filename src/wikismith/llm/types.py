@@ -1,0 +1,136 @@
+"""Typed values that cross the model layer's boundary, the same for every provider."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    arguments: str = ""
+    type: Literal["function"] = "function"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class GenerationParams(BaseModel):
+    """The canonical parameter set. Providers map these names to their own (see `params.py`).
+
+    `context_window` is the context size to allocate where the backend needs to be told (Ollama `num_ctx`,
+    llama.cpp `n_ctx`); it is not sent to hosted APIs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, gt=0)
+    stop: list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    context_window: int | None = Field(None, gt=0)
+
+    def set_fields(self) -> dict[str, Any]:
+        """Only the parameters the caller actually set (None means: provider default)."""
+        return self.model_dump(exclude_none=True)
+
+    def over(self, base: GenerationParams | dict[str, Any]) -> GenerationParams:
+        """These params layered over `base` (e.g. request params over config defaults): set fields win."""
+        merged = dict(base.set_fields() if isinstance(base, GenerationParams) else base)
+        merged.update(self.set_fields())
+        return GenerationParams.model_validate(merged)
+
+
+class ChatRequest(BaseModel):
+    """One chat call. `model` is the provider's model id (no provider prefix) at the provider level, and
+    `provider/model`, a route name or `auto` at the router level.
+
+    `extra` holds provider-specific body fields passed through untouched (OpenRouter's `models`, `provider`,
+    `route`, `transforms`, `plugins`, …). `tag` names the caller for the usage ledger and per-tag budgets.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    model: str
+    messages: list[Message]
+    params: GenerationParams = GenerationParams()
+    extra: dict[str, Any] = {}
+    tag: str | None = None
+    strict_params: bool = False
+
+
+class Usage(BaseModel):
+    """Token counts and cost in USD. `cost` is authoritative when the provider reported it, else an estimate."""
+
+    model_config = ConfigDict(frozen=True)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost: float | None = None
+    cost_is_estimate: bool = False
+
+
+class Attempt(BaseModel):
+    """One try at one target, as the router reports it."""
+
+    model_config = ConfigDict(frozen=True)
+    target: str
+    ok: bool
+    error_type: str | None = None
+    status: int | None = None
+    message: str | None = None
+    latency_ms: float = 0.0
+
+
+class ChatResponse(BaseModel):
+    """A whole answer. `model` is the model that served it (may differ from the one asked, e.g. a fallback);
+    `target` is `provider/model` as wikismith named it; `attempts` lists every try (router only)."""
+
+    text: str = ""
+    reasoning: str | None = None
+    tool_calls: list[ToolCall] = []
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    provider: str | None = None
+    upstream_provider: str | None = None
+    id: str | None = None
+    target: str | None = None
+    attempts: list[Attempt] = []
+
+
+class ModelInfo(BaseModel):
+    """What the catalogue knows of one model. Prices are USD per token (OpenRouter's unit); None = unknown."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str  # provider/model
+    provider: str
+    model: str
+    name: str = ""
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    prompt_price: float | None = None
+    completion_price: float | None = None
+    request_price: float = 0.0
+    supported_parameters: frozenset[str] | None = None  # None: unknown, everything is allowed
+    modality: str | None = None
+    description: str | None = None
