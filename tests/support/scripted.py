@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Union
 
 from wikismith.llm.errors import LLMError, StreamError
 from wikismith.llm.events import Finish, StreamEvent, TextDelta, UsageReport, collect
 from wikismith.llm.types import ChatRequest, ChatResponse, ModelInfo, Usage
 
-Step = Union[StreamEvent, LLMError, float]
+Step = StreamEvent | LLMError | float
 
 
 def answer(text: str, *, prompt_tokens: int = 10, completion_tokens: int = 5, cost: float | None = None) -> list[Step]:

@@ -373,7 +373,8 @@ def _check_generator(
             )
         for mid, params in cfg.models.items():
             if not isinstance(params, dict):
-                raise ConfigError("model parameters must be an object", file=label, path=f"providers.{pid}.models.{mid}")
+                path = f"providers.{pid}.models.{mid}"
+                raise ConfigError("model parameters must be an object", file=label, path=path)
     for route, targets in gen.routes.items():
         for i, target in enumerate(targets):
             pid, _, model = target.partition("/")
