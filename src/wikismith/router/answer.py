@@ -1,0 +1,73 @@
+"""What counts as an answer. "HTTP 200 but failed" is a failure: an `error` finish reason or an answer with no
+content, no tool call and no reasoning feeds the same retry/fallback policy as a 5xx (most clients report
+these as empty successes). In a stream, events before the first content are held back until the router has
+said which target serves (`Routed`), so fallback stays possible until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from wikismith.llm.errors import EmptyResponse, LLMError, UpstreamError
+from wikismith.llm.events import Finish, ReasoningDelta, Routed, StreamEvent, TextDelta, ToolCallDelta, UsageReport
+from wikismith.llm.types import ChatRequest, ChatResponse, Usage
+from wikismith.router.cost import priced
+from wikismith.router.route import RouteState, Target
+from wikismith.router.tokens import estimate_messages
+
+_CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
+
+
+class StreamRun:
+    """One target's stream: events before the first content are held back until `Routed` has been sent."""
+
+    def __init__(self, target: Target, sent: list[str]) -> None:
+        self.target = target
+        self.sent = sent
+        self.started = False
+        self.usage: Usage | None = None
+        self.model: str | None = None
+
+    async def events(self, upstream: AsyncIterator[StreamEvent], state: RouteState) -> AsyncIterator[StreamEvent]:
+        held: list[StreamEvent] = []
+        async for event in upstream:
+            if isinstance(event, UsageReport):
+                usage = priced(event.usage, self.target.info)
+                self.usage = usage
+                event = UsageReport(usage) if usage is not None and usage is not event.usage else event
+            elif isinstance(event, Finish):
+                if event.reason == "error":
+                    raise self._error(UpstreamError, 'the stream finished with finish_reason "error"')
+                self.model = event.model
+            if not self.started:
+                if not isinstance(event, _CONTENT):
+                    held.append(event)
+                    continue
+                self.started = True
+                yield Routed(self.target.name, tuple(state.attempts))
+                for early in held:
+                    yield early
+            if isinstance(event, TextDelta):
+                self.sent.append(event.text)
+            yield event
+        if not self.started:
+            raise self._error(EmptyResponse, "the stream ended without content, tool call or reasoning")
+
+    def _error(self, cls: type[LLMError], message: str) -> LLMError:
+        provider = self.target.target.provider.id
+        return cls(message, provider=provider, model=self.target.target.model, status=200)
+
+
+def prompt_estimate(request: ChatRequest) -> int:
+    """Tokens to meter against a TPM limit: a cheap character estimate of the prompt plus max_tokens."""
+    return estimate_messages(request.messages) + (request.params.max_tokens or 0)
+
+
+def check_answer(response: ChatResponse, target: Target) -> None:
+    """ "HTTP 200 but failed" is a failure: finish_reason "error", or nothing at all in the answer."""
+    where: dict[str, Any] = {"provider": target.target.provider.id, "model": target.target.model, "status": 200}
+    if response.finish_reason == "error":
+        raise UpstreamError('the answer finished with finish_reason "error"', **where)
+    if not response.text and not response.tool_calls and not response.reasoning:
+        raise EmptyResponse("the answer has no content, tool call or reasoning", **where)

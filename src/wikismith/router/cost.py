@@ -1,0 +1,277 @@
+"""What a call cost, the usage ledger (SQLite under WIKISMITH_HOME) and budgets refused before sending.
+
+Cost: the provider's reported `usage.cost` is authoritative (OpenRouter returns it with `usage: {include:
+true}`); otherwise catalogue prices x tokens, marked `cost_is_estimate`. The ledger is written off the event
+loop in batches (a record is a cheap append; a flush runs in a worker thread at most every `flush_interval`).
+
+Budgets (`WIKISMITH_BUDGETS`, e.g. `day=5,month=50,wiki:day=1`): USD per UTC day or month, overall or per
+caller tag. A call whose worst-case estimate would pass one is refused with `BudgetExceeded` before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wikismith.llm.errors import BudgetExceeded
+from wikismith.llm.types import ModelInfo, Usage
+
+log = logging.getLogger("wikismith.router")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+  ts REAL NOT NULL, day TEXT NOT NULL, month TEXT NOT NULL, route TEXT, target TEXT NOT NULL, tag TEXT,
+  prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL, cost_is_estimate INTEGER,
+  latency_ms REAL, status TEXT NOT NULL, error_type TEXT, attempts INTEGER
+);
+CREATE INDEX IF NOT EXISTS usage_day ON usage(day);
+"""
+_COLUMNS = (
+    "ts, day, month, route, target, tag, prompt_tokens, completion_tokens, cost, cost_is_estimate, latency_ms, "
+    "status, error_type, attempts"
+)
+_INSERT = f"INSERT INTO usage ({_COLUMNS}) VALUES ({','.join('?' * 14)})"
+
+
+def priced(usage: Usage | None, info: ModelInfo | None) -> Usage | None:
+    """`usage` with a cost: the reported one, else an estimate from catalogue prices (None if unknown)."""
+    if usage is None or usage.cost is not None or info is None or info.prompt_price is None:
+        return usage
+    cost = (
+        usage.prompt_tokens * info.prompt_price
+        + usage.completion_tokens * (info.completion_price or 0.0)
+        + info.request_price
+    )
+    return usage.model_copy(update={"cost": cost, "cost_is_estimate": True})
+
+
+def worst_case_cost(info: ModelInfo | None, prompt_tokens: int, max_tokens: int | None) -> float:
+    """An upper estimate of a call's cost before it is sent (completion sized by max_tokens or the model cap)."""
+    if info is None or info.prompt_price is None:
+        return 0.0
+    completion = max_tokens or info.max_completion_tokens or 4096
+    return prompt_tokens * info.prompt_price + completion * (info.completion_price or 0.0) + info.request_price
+
+
+def periods(ts: float) -> tuple[str, str]:
+    day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+    return day, day[:7]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    ts: float
+    route: str | None
+    target: str
+    tag: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+    cost_is_estimate: bool
+    latency_ms: float
+    status: str  # "ok" or the error type
+    error_type: str | None = None
+    attempts: int = 1
+
+    def row(self) -> tuple[Any, ...]:
+        day, month = periods(self.ts)
+        return (
+            self.ts, day, month, self.route, self.target, self.tag, self.prompt_tokens, self.completion_tokens,
+            self.cost, int(self.cost_is_estimate), self.latency_ms, self.status, self.error_type, self.attempts,
+        )  # fmt: skip
+
+
+class Ledger:
+    """Append-only usage ledger. `record()` never blocks; `flush()`/`aclose()` write what is pending."""
+
+    def __init__(self, path: Path, *, flush_interval: float = 1.0, batch_size: int = 500) -> None:
+        self.path = path
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self._pending: list[UsageRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def record(self, record: UsageRecord) -> None:
+        self._pending.append(record)
+        if self._task is None or self._task.done():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (sync caller): write now
+                self._write(self._take())
+                return
+            delay = 0.0 if len(self._pending) >= self.batch_size else self.flush_interval
+            self._task = loop.create_task(self._flush_later(delay))
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch = self._take()
+        if batch:
+            await asyncio.to_thread(self._write, batch)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _take(self) -> list[UsageRecord]:
+        batch, self._pending = self._pending, []
+        return batch
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    def _write(self, batch: list[UsageRecord]) -> None:
+        if not batch:
+            return
+        with self._lock:
+            db = self._connect()
+            with db:
+                db.executemany(_INSERT, [r.row() for r in batch])
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the ledger (sync; for the CLI and budget seeding). An absent ledger reads as empty."""
+        if not self.path.exists() and self._db is None:
+            return []
+        with self._lock:
+            return list(self._connect().execute(sql, params).fetchall())
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    limit: float
+    period: str  # "day" | "month"
+    tag: str | None = None
+
+    def describe(self) -> str:
+        scope = f" for tag {self.tag!r}" if self.tag else ""
+        return f"{self.period}ly budget of ${self.limit:g}{scope}".replace("dayly", "daily")
+
+
+def parse_budgets(spec: str) -> list[Budget]:
+    """`day=5,month=50,wiki:day=1` -> budgets. Raises ValueError on a malformed entry."""
+    budgets = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        tag, _, period = key.rpartition(":")
+        if not sep or period not in ("day", "month"):
+            raise ValueError(f"budget {part!r} must look like day=5, month=50 or TAG:day=1")
+        budgets.append(Budget(float(value), period, tag or None))
+    return budgets
+
+
+@dataclass
+class Budgets:
+    """Spending so far per (period, tag), seeded from the ledger on first use and kept in memory."""
+
+    budgets: list[Budget]
+    ledger: Ledger | None = None
+    _spent: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    _periods: tuple[str, str] | None = None
+
+    def check(self, tag: str | None, estimate: float, now: float | None = None) -> None:
+        if not self.budgets:
+            return
+        self._roll(now or time.time())
+        for budget in self.budgets:
+            if budget.tag is not None and budget.tag != tag:
+                continue
+            spent = self._spent.get((budget.period, budget.tag), 0.0)
+            if spent + estimate > budget.limit:
+                raise BudgetExceeded(
+                    f"refused before sending: the {budget.describe()} would be exceeded "
+                    f"(spent ${spent:.4f}, this call up to ${estimate:.4f})",
+                    metadata={"limit": budget.limit, "spent": spent, "period": budget.period, "tag": budget.tag},
+                )
+
+    def add(self, tag: str | None, cost: float | None, now: float | None = None) -> None:
+        if not self.budgets or not cost:
+            return
+        self._roll(now or time.time())
+        for budget in self.budgets:
+            if budget.tag is None or budget.tag == tag:
+                key = (budget.period, budget.tag)
+                self._spent[key] = self._spent.get(key, 0.0) + cost
+
+    def _roll(self, now: float) -> None:
+        current = periods(now)
+        if current == self._periods:
+            return
+        self._periods = current
+        self._spent = {}
+        for budget in self.budgets:
+            self._spent[(budget.period, budget.tag)] = self._seed(budget, current)
+
+    def _seed(self, budget: Budget, current: tuple[str, str]) -> float:
+        if self.ledger is None:
+            return 0.0
+        column, value = ("day", current[0]) if budget.period == "day" else ("month", current[1])
+        sql = f"SELECT COALESCE(SUM(cost), 0) FROM usage WHERE {column} = ?"
+        params: tuple[Any, ...] = (value,)
+        if budget.tag is not None:
+            sql += " AND tag = ?"
+            params += (budget.tag,)
+        rows = self.ledger.query(sql, params)
+        return float(rows[0][0]) if rows else 0.0
+
+
+def budgets_from_env(env: Mapping[str, str], ledger: Ledger | None) -> Budgets:
+    spec = env.get("WIKISMITH_BUDGETS", "")
+    return Budgets(parse_budgets(spec) if spec else [], ledger)
+
+
+def summarise(ledger: Ledger, *, since: float, tag: str | None = None) -> dict[str, Any]:
+    """Totals, per target and per day since `since` (epoch seconds), optionally for one caller tag."""
+    where = "ts >= ?" if tag is None else "ts >= ? AND tag = ?"
+    params: tuple[Any, ...] = (since,) if tag is None else (since, tag)
+    fields = (
+        "COUNT(*), SUM(status = 'ok'), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+        "COALESCE(SUM(cost), 0), COALESCE(SUM(CASE WHEN cost_is_estimate THEN cost END), 0), AVG(latency_ms)"
+    )
+
+    def rows(group: str | None) -> list[dict[str, Any]]:
+        select = f"SELECT {group + ', ' if group else ''}{fields} FROM usage WHERE {where}"
+        sql = select + (f" GROUP BY {group} ORDER BY {group}" if group else "")
+        out = []
+        for row in ledger.query(sql, params):
+            key, values = (row[0], row[1:]) if group else (None, row)
+            calls, ok, prompt, completion, cost, estimated, latency = values
+            out.append(
+                {
+                    **({group: key} if group else {}),
+                    "calls": calls,
+                    "ok": ok or 0,
+                    "failed": calls - (ok or 0),
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "cost": round(cost, 8),
+                    "estimated_cost": round(estimated, 8),
+                    "avg_latency_ms": round(latency or 0.0, 1),
+                }
+            )
+        return out
+
+    return {"totals": rows(None)[0] if rows(None) else {}, "by_model": rows("target"), "by_day": rows("day")}

@@ -1,0 +1,203 @@
+"""The state of one routed call: its targets, which are still worth trying, every attempt and when to give up.
+
+The router walks the targets in order (a "round"); a failure whose class says `try_next_target` moves on to
+the next target at once; when a round ends without an answer, the call waits as `RetryPolicy` says and starts
+another round over the targets that may still succeed. An error that is the caller's to fix (`try_next_target`
+and `retryable` both false: 400, 401, 403) ends the call at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from wikismith.config.models import ModelTarget
+from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError, RateLimited
+from wikismith.llm.types import Attempt, ModelInfo
+from wikismith.router.breaker import CircuitBreaker
+from wikismith.router.retry import RetryPolicy
+
+log = logging.getLogger("wikismith.router")
+
+
+@dataclass(slots=True)
+class Target:
+    """A route target with what the router caches about it: config parameters and catalogue facts."""
+
+    target: ModelTarget
+    name: str
+    info: ModelInfo | None
+    config_params: object  # GenerationParams, typed loosely to keep this module free of pydantic work
+
+    @property
+    def context_length(self) -> int | None:
+        return self.info.context_length if self.info is not None else None
+
+
+@dataclass(slots=True)
+class RouteState:
+    targets: list[Target]
+    policy: RetryPolicy
+    breaker: CircuitBreaker
+    count_prompt: Callable[[], int]
+    started: float = field(default_factory=time.monotonic)
+    attempts: list[Attempt] = field(default_factory=list)
+    errors: list[LLMError] = field(default_factory=list)
+    dead: set[str] = field(default_factory=set)
+    round: int = 0
+    last_error: dict[str, LLMError] = field(default_factory=dict)
+    not_before: dict[str, float] = field(default_factory=dict)  # monotonic time a Retry-After allows
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return self.policy.remaining(self.elapsed)
+
+    def live(self) -> Iterator[Target]:
+        """Targets worth a try this round, in order. Skipped: targets that failed for good, targets whose latest
+        Retry-After has not passed yet, and targets whose circuit is open (reported as an attempt)."""
+        now = time.monotonic()
+        for target in self.targets:
+            if target.name in self.dead or self.not_before.get(target.name, 0.0) > now:
+                continue
+            if not self.breaker.allow(target.name):
+                self.attempts.append(
+                    Attempt(target=target.name, ok=False, error_type="circuit_open", message="cooling down")
+                )
+                continue
+            yield target
+
+    def succeed(self, target: Target, latency: float) -> tuple[Attempt, ...]:
+        self.breaker.success(target.name)
+        self.attempts.append(Attempt(target=target.name, ok=True, latency_ms=latency * 1000))
+        return tuple(self.attempts)
+
+    def fail(self, target: Target, error: LLMError, latency: float) -> None:
+        """Record a failed attempt; raise at once when the error is the caller's to fix."""
+        self.attempts.append(
+            Attempt(
+                target=target.name,
+                ok=False,
+                error_type=error.error_type,
+                status=error.status,
+                message=str(error)[:300],
+                latency_ms=latency * 1000,
+            )
+        )
+        self.errors.append(error)
+        log.info("target %s failed (%s): %s", target.name, error.error_type, error)
+        retry = self.policy.should_retry(error)
+        if retry or error.try_next_target:
+            self.breaker.failure(target.name, counts=retry)
+        if not retry and not error.try_next_target:
+            error.attempts = list(self.attempts)  # type: ignore[attr-defined]
+            raise error
+        self.last_error[target.name] = error
+        if error.retry_after is not None:
+            self.not_before[target.name] = time.monotonic() + error.retry_after
+        if not retry:
+            self.dead.add(target.name)
+        if isinstance(error, ContextTooLong):
+            self._drop_too_small(target)
+
+    def _drop_too_small(self, failed: Target) -> None:
+        """After a context overflow, keep only targets whose known window is larger and fits the prompt."""
+        self.dead.add(failed.name)
+        needed = self.count_prompt()
+        for target in self.targets:
+            window = target.context_length
+            if window is not None and (window < needed or window <= (failed.context_length or 0)):
+                self.dead.add(target.name)
+
+    def has_next(self, after: Target) -> bool:
+        names = [t.name for t in self.targets]
+        later = names[names.index(after.name) + 1 :] if after.name in names else []
+        return any(name not in self.dead for name in later)
+
+    async def next_round(self) -> None:
+        """Wait until the first target may be tried again (its latest Retry-After, else the policy's backoff),
+        or give up (raising) when no target may be retried within the attempts and the deadline."""
+        now = time.monotonic()
+        waits = []
+        for target in self.targets:
+            if target.name not in self.dead:
+                wait = self._wait(target.name, now)
+                if wait is None:
+                    self.dead.add(target.name)
+                else:
+                    waits.append(wait)
+        if not waits:
+            raise self.give_up()
+        delay = min(waits)
+        if self.elapsed + delay > self.policy.deadline:
+            raise self.give_up()
+        log.info("retrying route in %.2fs (round %d)", delay, self.round + 1)
+        self.round += 1
+        await asyncio.sleep(delay)
+
+    def _wait(self, name: str, now: float) -> float | None:
+        error = self.last_error.get(name)
+        if error is None:  # skipped this round (open circuit): wait for it to cool down
+            return self.breaker.wait(name) or None
+        delay = self.policy.delay(error, self.round, self.elapsed)
+        if delay is None:
+            return None
+        if name in self.not_before:
+            delay = max(0.0, self.not_before[name] - now)
+        return max(delay, self.breaker.wait(name))
+
+    def give_up(self) -> LLMError:
+        """The error for the caller: the last error itself when every attempt failed the same way (so a
+        caller can still catch `ContextTooLong` or `RateLimited`), else `AllTargetsFailed`. Either carries
+        `attempts` and, when rate limits caused it, the `retry_after` the caller should honour."""
+        retry_after = self._retry_after()
+        if not self.errors:
+            err: LLMError = AllTargetsFailed(
+                "no target could be tried (circuit open on every target)", attempts=list(self.attempts)
+            )
+            err.retry_after = retry_after
+            return err
+        last = self.errors[-1]
+        if all(type(e) is type(last) for e in self.errors):
+            last.retry_after = retry_after if retry_after is not None else last.retry_after
+            last.attempts = list(self.attempts)  # type: ignore[attr-defined]
+            return last
+        tried = ", ".join(dict.fromkeys(a.target for a in self.attempts))
+        return AllTargetsFailed(
+            f"every target failed ({tried}); last: {last}",
+            attempts=list(self.attempts),
+            last=last,
+            retry_after=retry_after,
+        )
+
+    def _retry_after(self) -> float | None:
+        """When the caller may try again: the earliest moment a Retry-After allows, else (rate limited without
+        a header) one second, else when the first open circuit cools down."""
+        now = time.monotonic()
+        if self.not_before:
+            return max(0.0, min(self.not_before.values()) - now)
+        if any(isinstance(e, RateLimited) for e in self.errors):
+            return 1.0
+        waits = [self.breaker.wait(t.name) for t in self.targets]
+        return min((w for w in waits if w > 0), default=None)
+
+    def interrupted(self, target: Target, error: LLMError, latency: float) -> None:
+        """A stream that broke after content was sent: recorded; that target is not tried again."""
+        self.attempts.append(
+            Attempt(
+                target=target.name,
+                ok=False,
+                error_type=error.error_type,
+                status=error.status,
+                message=str(error)[:300],
+                latency_ms=latency * 1000,
+            )
+        )
+        self.errors.append(error)
+        self.breaker.failure(target.name, counts=error.retryable)
+        self.dead.add(target.name)

@@ -1,0 +1,70 @@
+"""Router test helpers: a generator.json written for the test, routers over scripted models or the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wikismith.config.models import AppConfig, ResolvedProvider, load_config
+from wikismith.llm.base import ChatModel
+from wikismith.llm.types import ChatRequest, GenerationParams, Message
+
+MODELS: dict[str, dict[str, Any]] = {
+    "small": {"context_window": 60},
+    "big": {"context_window": 100_000},
+    "m": {"temperature": 0.3},
+}
+
+
+def write_config(
+    directory: Path,
+    providers: Mapping[str, Mapping[str, Any]],
+    routes: Mapping[str, list[str]] | None = None,
+    default: str | None = None,
+) -> AppConfig:
+    directory.mkdir(parents=True, exist_ok=True)
+    generator = {
+        "default_provider": default or next(iter(providers)),
+        "providers": {
+            pid: {
+                "client_class": "OpenAICompatibleClient",
+                "default_model": "m",
+                "supportsCustomModel": True,
+                "base_url": "http://127.0.0.1:9",
+                "models": MODELS,
+                **spec,
+            }
+            for pid, spec in providers.items()
+        },
+        "routes": dict(routes or {}),
+    }
+    (directory / "generator.json").write_text(json.dumps(generator))
+    return load_config(directory, {})
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., AppConfig]:
+    def make(
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
+        routes: Mapping[str, list[str]] | None = None,
+        **kw: Any,
+    ) -> AppConfig:
+        return write_config(tmp_path / "config", providers or {"a": {}, "b": {}, "c": {}}, routes, **kw)
+
+    return make
+
+
+def factory_for(models: Mapping[str, ChatModel]) -> Callable[[ResolvedProvider], ChatModel]:
+    def create(provider: ResolvedProvider) -> ChatModel:
+        return models[provider.id]
+
+    return create
+
+
+def ask(model: str, text: str = "hello", **kw: Any) -> ChatRequest:
+    params = kw.pop("params", None) or GenerationParams()
+    return ChatRequest(model=model, messages=[Message(role="user", content=text)], params=params, **kw)

@@ -1,0 +1,127 @@
+"""Cost, ledger and budgets: pure values and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from wikismith.llm.errors import BudgetExceeded
+from wikismith.llm.types import ModelInfo, Usage
+from wikismith.router.cost import (
+    Budget,
+    Budgets,
+    Ledger,
+    UsageRecord,
+    parse_budgets,
+    priced,
+    summarise,
+    worst_case_cost,
+)
+
+INFO = ModelInfo(
+    id="or/m", provider="or", model="m", prompt_price=1e-6, completion_price=2e-6, request_price=0.001,
+    max_completion_tokens=1000,
+)  # fmt: skip
+
+
+def test_reported_cost_is_authoritative() -> None:
+    usage = Usage(prompt_tokens=100, completion_tokens=10, cost=0.5)
+    assert priced(usage, INFO) is usage
+
+
+def test_missing_cost_is_estimated_from_catalogue_prices_and_marked() -> None:
+    usage = priced(Usage(prompt_tokens=1000, completion_tokens=500), INFO)
+    assert usage is not None
+    assert usage.cost == pytest.approx(1000 * 1e-6 + 500 * 2e-6 + 0.001)
+    assert usage.cost_is_estimate
+
+
+def test_unknown_price_leaves_cost_unknown() -> None:
+    usage = priced(Usage(prompt_tokens=10), ModelInfo(id="x/y", provider="x", model="y"))
+    assert usage is not None and usage.cost is None
+
+
+def test_worst_case_uses_max_tokens_else_the_model_cap() -> None:
+    assert worst_case_cost(INFO, 100, 50) == pytest.approx(100e-6 + 50 * 2e-6 + 0.001)
+    assert worst_case_cost(INFO, 100, None) == pytest.approx(100e-6 + 1000 * 2e-6 + 0.001)
+    assert worst_case_cost(None, 100, None) == 0.0
+
+
+def test_parse_budgets() -> None:
+    assert parse_budgets("day=5, month=50,wiki:day=1.5") == [
+        Budget(5.0, "day"),
+        Budget(50.0, "month"),
+        Budget(1.5, "day", "wiki"),
+    ]
+    with pytest.raises(ValueError):
+        parse_budgets("week=3")
+
+
+def record(cost: float | None, *, tag: str | None = None, ts: float | None = None, status: str = "ok") -> UsageRecord:
+    return UsageRecord(
+        ts=ts or time.time(), route=None, target="or/m", tag=tag, prompt_tokens=10, completion_tokens=5, cost=cost,
+        cost_is_estimate=False, latency_ms=12.0, status=status,
+    )  # fmt: skip
+
+
+def test_budget_refuses_a_call_that_would_exceed_it() -> None:
+    budgets = Budgets([Budget(1.0, "day")])
+    budgets.add(None, 0.9)
+    budgets.check(None, 0.05)
+    with pytest.raises(BudgetExceeded, match="daily budget of \\$1"):
+        budgets.check(None, 0.2)
+
+
+def test_tag_budget_applies_only_to_that_tag() -> None:
+    budgets = Budgets([Budget(0.1, "month", "wiki")])
+    budgets.add("wiki", 0.1)
+    budgets.check("chat", 5.0)
+    with pytest.raises(BudgetExceeded, match="'wiki'"):
+        budgets.check("wiki", 0.01)
+
+
+def test_budget_is_seeded_from_the_ledger(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "usage.sqlite3")
+    ledger.record(record(0.75))  # no running loop: written at once
+    ledger.record(record(5.0, ts=time.time() - 40 * 86400))  # another month
+    budgets = Budgets([Budget(1.0, "month")], ledger)
+    with pytest.raises(BudgetExceeded):
+        budgets.check(None, 0.3)
+
+
+async def test_ledger_batches_writes_off_the_loop_and_flushes_on_close(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "usage.sqlite3", flush_interval=30)
+    for i in range(5):
+        ledger.record(record(0.01 * i, tag="t"))
+    assert not ledger.path.exists()  # nothing written yet: batched
+    await ledger.aclose()
+    rows = ledger.query("SELECT COUNT(*), SUM(cost) FROM usage WHERE tag = 't'")
+    assert rows[0][0] == 5
+    assert rows[0][1] == pytest.approx(0.1)
+
+
+async def test_ledger_flushes_by_itself_after_the_interval(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "usage.sqlite3", flush_interval=0.01)
+    ledger.record(record(0.5))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if ledger.path.exists() and ledger.query("SELECT COUNT(*) FROM usage")[0][0]:
+            break
+    assert ledger.query("SELECT COUNT(*) FROM usage")[0][0] == 1
+    await ledger.aclose()
+
+
+def test_summary_by_model_and_day(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "usage.sqlite3")
+    ledger.record(record(0.25))
+    ledger.record(record(0.25))
+    ledger.record(record(None, status="rate_limit_exceeded"))
+    summary = summarise(ledger, since=time.time() - 3600)
+    assert summary["totals"]["calls"] == 3
+    assert summary["totals"]["failed"] == 1
+    assert summary["totals"]["cost"] == pytest.approx(0.5)
+    assert summary["by_model"][0]["target"] == "or/m"
+    assert len(summary["by_day"]) == 1
