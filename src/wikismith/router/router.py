@@ -26,6 +26,7 @@ from wikismith.llm.base import ChatModel
 from wikismith.llm.catalogue import Catalogue
 from wikismith.llm.errors import BadRequest, LLMError, StreamError
 from wikismith.llm.events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from wikismith.llm.params import drop_unsupported
 from wikismith.llm.types import ChatRequest, ChatResponse, GenerationParams, Message, ModelInfo, Usage
 from wikismith.router import select
 from wikismith.router.answer import StreamRun, check_answer, prompt_estimate
@@ -267,25 +268,15 @@ class Router:
         if asked.model_fields_set:
             params = base.model_copy(update={k: getattr(asked, k) for k in asked.model_fields_set})
         supported = target.info.supported_parameters if target.info is not None else None
-        if supported is None:
-            return params
-        unsupported = [
-            k for k in params.model_fields_set
-            if k not in supported and k not in _NEVER_SENT and getattr(params, k) is not None
-        ]  # fmt: skip
-        if not unsupported:
-            return params
-        if request.strict_params:
-            raise BadRequest(
-                f"{target.name} does not support parameter(s) {', '.join(sorted(unsupported))}",
-                provider=target.target.provider.id,
-                model=target.target.model,
-            )
-        for key in unsupported:
-            if (target.name, key) not in self._warned:
-                self._warned.add((target.name, key))
-                log.warning("dropping parameter %r: %s does not support it", key, target.name)
-        return params.model_copy(update=dict.fromkeys(unsupported))
+        return drop_unsupported(
+            params,
+            supported,
+            strict=request.strict_params,
+            target=target.name,
+            provider=target.target.provider.id,
+            model=target.target.model,
+            warned=self._warned,
+        )
 
     def _check_budget(self, request: ChatRequest, target: Target, state: RouteState) -> None:
         if self.budgets is None or not self.budgets.budgets:

@@ -1,0 +1,192 @@
+"""HTTP plumbing shared by the providers that speak HTTP: one pooled aiohttp session, timeouts, error mapping.
+
+Timeouts come from `ResolvedProvider.timeouts` (generator.json `providers.{id}.timeouts`): `connect` (TCP/TLS),
+`first_byte` (until the response headers), `idle` (between body reads) and `total` (the whole call). Each read
+waits at most `min(idle, time left of total)`; which one expired is said in the `ClientTimeout` message.
+
+A status >= 400 becomes the typed error of `llm.errors.error_for_status` (body and `Retry-After` parsed).
+Connection failures become `TransportError`. Nothing here retries: that is the router's job. Messages pass
+through `redact()` (in `LLMError`), and the request headers (which hold the key) are never put in a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from wikismith.config.models import ResolvedProvider
+from wikismith.llm.errors import ClientTimeout, LLMError, StatusError, TransportError, UpstreamError, error_for_status
+
+ErrorRefiner = Callable[[StatusError], StatusError]
+
+
+@dataclass(slots=True)
+class Opened:
+    """A response whose headers have arrived with a 2xx status; `deadline` is the loop time the call must end by."""
+
+    response: aiohttp.ClientResponse
+    deadline: float
+    model: str | None
+
+
+class HTTPTransport:
+    """One provider's connection pool. The session is created lazily (inside the running loop) and reused."""
+
+    def __init__(
+        self,
+        provider: ResolvedProvider,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        refine: ErrorRefiner | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self._headers = dict(headers)
+        self._query = dict(provider.query_params)
+        self._timeouts = provider.timeouts
+        self._refine = refine
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            limit = max(self.provider.limits.max_concurrent or 0, 64)
+            connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=60)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # --- calls ---------------------------------------------------------------------------------------------------
+
+    async def open(self, method: str, path: str, body: Mapping[str, Any] | None, *, model: str | None) -> Opened:
+        """Send the request and wait (first_byte) for a 2xx status; an error status raises its typed error."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeouts.total
+        data = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        try:
+            async with asyncio.timeout_at(min(deadline, loop.time() + self._timeouts.first_byte)):
+                response = await self.session().request(
+                    method, self.base_url + path, data=data, headers=headers, params=self._query or None
+                )
+        except TimeoutError as exc:
+            phase = "connect" if isinstance(exc, aiohttp.ServerTimeoutError) else "first_byte"
+            raise self.timeout_error(phase, model) from None
+        except aiohttp.ClientError as exc:
+            raise self.transport_error(exc, model) from None
+        opened = Opened(response, deadline, model)
+        if response.status >= 400:
+            raise await self.status_error(opened)
+        return opened
+
+    async def json(self, method: str, path: str, body: Mapping[str, Any] | None, *, model: str | None) -> Any:
+        """A whole JSON response body (non-streaming call)."""
+        opened = await self.open(method, path, body, model=model)
+        raw = await self.read_all(opened)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            snippet = raw[:200].decode("utf-8", "replace")
+            raise UpstreamError(
+                f"{self.host} sent a body that is not JSON: {snippet!r}",
+                provider=self.provider.id,
+                model=model,
+                status=opened.response.status,
+            ) from None
+
+    async def read_all(self, opened: Opened) -> bytes:
+        response = opened.response
+        try:
+            async with asyncio.timeout_at(opened.deadline):
+                return await response.read()
+        except TimeoutError:
+            response.close()
+            raise self.timeout_error("total", opened.model) from None
+        except aiohttp.ClientError as exc:
+            response.close()
+            raise self.transport_error(exc, opened.model) from None
+        finally:
+            response.release()
+
+    async def chunks(self, opened: Opened) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; each read waits at most `idle` (and never past the total deadline)."""
+        loop = asyncio.get_running_loop()
+        content = opened.response.content
+        idle = self._timeouts.idle
+        while True:
+            now = loop.time()
+            try:
+                async with asyncio.timeout_at(min(opened.deadline, now + idle)):
+                    data = await content.readany()
+            except TimeoutError:
+                raise self.timeout_error("total" if now + idle >= opened.deadline else "idle", opened.model) from None
+            except aiohttp.ClientError as exc:
+                raise self.transport_error(exc, opened.model) from None
+            if not data:
+                return
+            yield data
+
+    async def finish(self, opened: Opened, *, grace: float = 1.0) -> None:
+        """A stream read to its logical end (`[DONE]`): read what is left of the body (normally only the chunked
+        terminator) so the connection goes back to the pool; a server that keeps talking is cut off."""
+        response = opened.response
+        try:
+            if not response.content.at_eof():
+                async with asyncio.timeout(grace):
+                    await response.content.read()
+        except (TimeoutError, aiohttp.ClientError):
+            response.close()
+            return
+        response.release()
+
+    # --- errors --------------------------------------------------------------------------------------------------
+
+    async def status_error(self, opened: Opened) -> StatusError:
+        response = opened.response
+        try:
+            async with asyncio.timeout_at(min(opened.deadline, asyncio.get_running_loop().time() + 10)):
+                raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            raw = b""
+        finally:
+            response.release()
+        error = error_for_status(
+            response.status, raw, provider=self.provider.id, model=opened.model, headers=response.headers
+        )
+        return self._refine(error) if self._refine is not None else error
+
+    def timeout_error(self, phase: str, model: str | None) -> ClientTimeout:
+        seconds = {
+            "connect": self._timeouts.connect,
+            "first_byte": self._timeouts.first_byte,
+            "idle": self._timeouts.idle,
+            "total": self._timeouts.total,
+        }[phase]
+        what = {
+            "connect": "could not connect",
+            "first_byte": "no response",
+            "idle": "the stream stalled: no data",
+            "total": "the call did not finish",
+        }[phase]
+        return ClientTimeout(
+            f"{what} within {seconds:g}s ({phase} timeout) from {self.host}", provider=self.provider.id, model=model
+        )
+
+    def transport_error(self, exc: BaseException, model: str | None) -> LLMError:
+        # The exception text may hold the URL (with query parameters); LLMError redacts known secrets.
+        detail = str(exc) or type(exc).__name__
+        return TransportError(
+            f"connection to {self.host} failed: {type(exc).__name__}: {detail}", provider=self.provider.id, model=model
+        )

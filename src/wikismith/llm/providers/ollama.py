@@ -1,0 +1,199 @@
+"""Ollama's native API (https://github.com/ollama/ollama/blob/main/docs/api.md): `/api/chat` streaming NDJSON,
+`/api/tags`, `/api/embed`. The base URL is generator.json's `base_url`, which defaults to `${OLLAMA_HOST}`;
+like Ollama's own CLI we accept a bare `host[:port]` there (scheme http, port 11434 by default).
+
+Ollama streams unless told `stream: false`; each line is `{"message": {...}, "done": false}`, the last one
+`{"done": true, "done_reason", "prompt_eval_count", "eval_count"}`; a failure is `{"error": "..."}` as a body
+(with an error status) or as a line. Tool calls come whole, with `arguments` as an object. Local: cost 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from wikismith.config.models import ResolvedProvider
+from wikismith.llm.errors import LLMError, StreamError, UpstreamError
+from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
+from wikismith.llm.params import wire_params
+from wikismith.llm.providers.http import HTTPTransport, Opened
+from wikismith.llm.providers.openai_compat import unit_rows
+from wikismith.llm.types import ChatRequest, ChatResponse, Message, ModelInfo, Usage
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+def normalise_host(value: str | None) -> str:
+    """`OLLAMA_HOST` forms (`0.0.0.0`, `host:port`, `https://host`) -> a base URL."""
+    if not value:
+        return DEFAULT_HOST
+    url = value if "://" in value else f"http://{value}"
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = "127.0.0.1" if host == "0.0.0.0" else host
+    port = parts.port or (443 if parts.scheme == "https" else 11434)
+    return f"{parts.scheme}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+def wire_message(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content or ""}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": _arguments(c.arguments)}} for c in message.tool_calls
+        ]
+    if message.role == "tool" and message.name:
+        out["tool_name"] = message.name
+    return out
+
+
+def _arguments(raw: str) -> Any:
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        return raw
+
+
+class OllamaClient:
+    kind = "ollama"
+
+    def __init__(self, provider: ResolvedProvider) -> None:
+        self.provider = provider
+        headers = dict(provider.headers)
+        if provider.api_key is not None:  # Ollama behind an authenticating proxy / ollama.com
+            headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
+        self.http = HTTPTransport(provider, normalise_host(provider.base_url), headers)
+        self._warned: set[tuple[str, str]] = set()
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        # Streaming internally: the same parsing path, and idle timeouts apply while a long answer is generated.
+        response = await collect(self.stream(request))
+        return response.model_copy(update={"provider": self.provider.id})
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        opened = await self.http.open("POST", "/api/chat", self.body(request), model=request.model)
+        clean = False
+        try:
+            async for event in self._events(opened, request.model):
+                yield event
+            clean = True
+        finally:
+            if clean:
+                await self.http.finish(opened)
+            else:
+                opened.response.close()
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self.http.json("GET", "/api/tags", None, model=None)
+        rows = data.get("models", []) if isinstance(data, Mapping) else []
+        pid = self.provider.id
+        return [
+            ModelInfo(
+                id=f"{pid}/{r['name']}", provider=pid, model=str(r["name"]), prompt_price=0.0, completion_price=0.0
+            )
+            for r in rows
+            if isinstance(r, Mapping) and "name" in r
+        ]
+
+    async def embed(self, texts: Sequence[str], model: str, *, dimensions: int | None = None) -> NDArray[np.float32]:
+        import numpy as np
+
+        body: dict[str, Any] = {"model": model, "input": list(texts)}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        data = await self.http.json("POST", "/api/embed", body, model=model)
+        vectors = data.get("embeddings", []) if isinstance(data, Mapping) else []
+        if len(vectors) != len(texts):
+            raise UpstreamError(
+                f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=self.provider.id, model=model
+            )
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        return unit_rows(matrix)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [wire_message(m) for m in request.messages],
+            "stream": True,
+        }
+        fields = wire_params(
+            request.params,
+            self.kind,
+            strict=request.strict_params,
+            provider=self.provider.id,
+            model=request.model,
+            warned=self._warned,
+        )
+        body.update(fields)
+        body.update(request.extra)  # e.g. keep_alive
+        return body
+
+    async def _events(self, opened: Opened, model: str) -> AsyncIterator[StreamEvent]:
+        buffer = b""
+        sent: list[str] = []
+        calls: list[int] = []
+        finished = False
+        try:
+            async for data in self.http.chunks(opened):
+                lines = (buffer + data).split(b"\n")
+                buffer = lines.pop()
+                for line in lines:
+                    for event in self._line(line, model, sent, calls):
+                        finished = finished or isinstance(event, Finish)
+                        yield event
+            for event in self._line(buffer, model, sent, calls):
+                finished = finished or isinstance(event, Finish)
+                yield event
+        except LLMError as error:
+            if sent and not isinstance(error, StreamError):
+                raise StreamError(error.message, partial_text="".join(sent), cause=error) from None
+            raise
+        if not finished:
+            cause = UpstreamError("the stream closed before `done: true`", provider=self.provider.id, model=model)
+            if sent:
+                raise StreamError(cause.message, partial_text="".join(sent), cause=cause)
+            raise cause
+
+    def _line(self, line: bytes, model: str, sent: list[str], calls: list[int]) -> Iterator[StreamEvent]:
+        line = line.strip()
+        if not line:
+            return
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(
+                f"a stream line is not JSON: {line[:200]!r}", provider=self.provider.id, model=model
+            ) from None
+        if not isinstance(item, Mapping):
+            return
+        if item.get("error"):
+            raise UpstreamError(str(item["error"]), provider=self.provider.id, model=model, status=200)
+        message = item.get("message") or {}
+        if message.get("thinking"):
+            yield ReasoningDelta(message["thinking"])
+        if message.get("content"):
+            sent.append(message["content"])
+            yield TextDelta(message["content"])
+        for call in message.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            args = fn.get("arguments", {})
+            text = args if isinstance(args, str) else orjson.dumps(args).decode()
+            i = len(calls)  # calls may come on several lines: number them across the stream
+            calls.append(i)
+            yield ToolCallDelta(i, call.get("id") or f"call_{i}", fn.get("name"), text)
+        if item.get("done"):
+            prompt, completion = int(item.get("prompt_eval_count") or 0), int(item.get("eval_count") or 0)
+            usage = Usage(
+                prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, cost=0.0
+            )
+            yield UsageReport(usage)
+            yield Finish(item.get("done_reason") or "stop", item.get("model") or model)

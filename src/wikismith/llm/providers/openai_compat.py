@@ -1,0 +1,350 @@
+"""The OpenAI chat-completions wire format, written once: OpenAI, Azure OpenAI, DashScope compatible mode,
+Google's OpenAI endpoint, DeepSeek, vLLM, LM Studio… are this client with a different base URL, auth header
+and query parameters (generator.json). OpenRouter is a small subclass (`openrouter.py`).
+
+- `complete()`: POST /chat/completions; an `error` object inside a 200 body (top level or in `choices[0]`) is
+  raised as its typed error, never returned as text (shared/openrouter-api.md §12, BerriAI/litellm#8448).
+  An empty answer or `finish_reason: "error"` without an error object is reported as it came: the router decides.
+- `stream()`: SSE decoded incrementally (`llm.sse`); comment lines skipped; chunks without `choices` (the usage
+  chunk) handled; tool-call fragments passed on as `ToolCallDelta`s; a chunk with a top-level `error` is raised
+  (as `StreamError` with the partial text once content was sent); a stream that ends with neither a
+  `finish_reason` nor `[DONE]` is an interrupted stream, not a success (open-octo/octo-agent#910).
+- `embed()`: POST /embeddings -> unit-length float32 rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+
+from wikismith.config.models import ResolvedProvider
+from wikismith.llm.errors import (
+    AuthError,
+    BadRequest,
+    ContextTooLong,
+    LLMError,
+    StatusError,
+    StreamError,
+    UpstreamError,
+    error_for_status,
+)
+from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport
+from wikismith.llm.params import wire_params
+from wikismith.llm.providers.http import HTTPTransport, Opened
+from wikismith.llm.sse import SSEDecoder
+from wikismith.llm.types import ChatRequest, ChatResponse, Message, ModelInfo, ToolCall, Usage
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+# Providers that state "context too long" only in prose (no structured code). Sources: OpenAI / vLLM
+# ("This model's maximum context length is 4096 tokens…", vllm serving_engine), Anthropic through gateways
+# ("prompt is too long"), DashScope ("Range of input length should be [1, 30720]"), LM Studio / llama.cpp
+# server ("the request exceeds the available context size"), Mistral ("too large for model with N maximum
+# context length").
+_CONTEXT_PROSE = re.compile(
+    r"maximum context length|context[_ ]length[_ ]exceeded|prompt is too long|range of input length"
+    r"|exceeds? the (?:available )?context|maximum context|context window",
+    re.IGNORECASE,
+)
+
+
+# OpenAI's own API (and Azure OpenAI) deprecated `max_tokens` for `max_completion_tokens` and refuse it for
+# o-series / gpt-5 models ("Unsupported parameter: 'max_tokens'…", OpenAI chat API reference). Other
+# compatible servers (vLLM, DashScope, LM Studio…) know `max_tokens`, so only these hosts get the new name.
+_MAX_COMPLETION_HOSTS = ("api.openai.com", ".openai.azure.com")
+
+
+def refine_context_error(error: StatusError) -> StatusError:
+    """A 400 whose message says the prompt does not fit becomes `ContextTooLong`."""
+    if type(error) is BadRequest and _CONTEXT_PROSE.search(error.message):
+        return ContextTooLong(
+            error.message,
+            provider=error.provider,
+            model=error.model,
+            status=error.status,
+            metadata=error.metadata,
+            code=error.code,
+        )
+    return error
+
+
+def wire_message(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name:
+        out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def parse_usage(raw: Any) -> Usage | None:
+    """OpenAI/OpenRouter `usage` -> Usage; `cost` (OpenRouter, USD) is authoritative when present."""
+    if not isinstance(raw, Mapping):
+        return None
+    completion = raw.get("completion_tokens_details") or {}
+    prompt = raw.get("prompt_tokens_details") or {}
+    prompt_tokens = int(raw.get("prompt_tokens") or 0)
+    completion_tokens = int(raw.get("completion_tokens") or 0)
+    cost = raw.get("cost")
+    return Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=int(raw.get("total_tokens") or prompt_tokens + completion_tokens),
+        reasoning_tokens=completion.get("reasoning_tokens") if isinstance(completion, Mapping) else None,
+        cached_tokens=prompt.get("cached_tokens") if isinstance(prompt, Mapping) else None,
+        cost=float(cost) if isinstance(cost, int | float) else None,
+    )
+
+
+def unit_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
+    import numpy as np
+
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    out: NDArray[np.float32] = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return out
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return ""
+
+
+class OpenAICompatClient:
+    """A `ChatModel` (and embedder) for any OpenAI-compatible `base_url`."""
+
+    kind: ClassVar[str] = "openai_compat"
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(self, provider: ResolvedProvider) -> None:
+        self.provider = provider
+        base_url = provider.base_url or self.default_base_url
+        if not base_url:
+            raise BadRequest(f"provider {provider.id!r} has no base_url configured", provider=provider.id)
+        self.http = HTTPTransport(provider, base_url, self.headers(), refine=refine_context_error)
+        self._warned: set[tuple[str, str]] = set()
+
+    def headers(self) -> dict[str, str]:
+        """Auth (Bearer, or the configured header such as Azure's `api-key`) and the configured headers."""
+        headers = {"Accept": "application/json"}
+        key = self.provider.api_key
+        if key is not None:
+            secret = key.get_secret_value()
+            if self.provider.api_key_header:
+                headers[self.provider.api_key_header] = secret
+            else:
+                headers["Authorization"] = f"Bearer {secret}"
+        headers.update(self.provider.headers)
+        return headers
+
+    # --- the ChatModel protocol -------------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        data = await self.http.json("POST", "/chat/completions", self.body(request, stream=False), model=request.model)
+        return self.response(data, request.model)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        opened = await self.http.open("POST", "/chat/completions", self.body(request, stream=True), model=request.model)
+        clean = False
+        try:
+            async for event in self._events(opened, request.model):
+                yield event
+            clean = True
+        finally:
+            if clean:
+                await self.http.finish(opened)
+            else:  # abandoned or failed mid-way: drop the connection so the upstream stops generating
+                opened.response.close()
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self.http.json("GET", "/models", None, model=None)
+        rows = data.get("data", []) if isinstance(data, Mapping) else []
+        pid = self.provider.id
+        return [ModelInfo(id=f"{pid}/{r['id']}", provider=pid, model=str(r["id"])) for r in rows if "id" in r]
+
+    async def embed(self, texts: Sequence[str], model: str, *, dimensions: int | None = None) -> NDArray[np.float32]:
+        """Unit-length float32 rows, in the order of `texts`."""
+        import numpy as np
+
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        data = await self.http.json("POST", "/embeddings", body, model=model)
+        rows = sorted(data.get("data", []), key=lambda r: r.get("index", 0)) if isinstance(data, Mapping) else []
+        if len(rows) != len(texts):
+            raise UpstreamError(
+                f"asked for {len(texts)} embeddings, got {len(rows)}", provider=self.provider.id, model=model
+            )
+        matrix = np.asarray([r["embedding"] for r in rows], dtype=np.float32).reshape(len(rows), -1)
+        return unit_rows(matrix)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # --- request and response ---------------------------------------------------------------------------------
+
+    def body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        self.check_key()
+        body: dict[str, Any] = {"model": request.model, "messages": [wire_message(m) for m in request.messages]}
+        body.update(
+            wire_params(
+                request.params,
+                self.kind,
+                strict=request.strict_params,
+                provider=self.provider.id,
+                model=request.model,
+                warned=self._warned,
+            )
+        )
+        if "max_tokens" in body and self.http.host.endswith(_MAX_COMPLETION_HOSTS):
+            body["max_completion_tokens"] = body.pop("max_tokens")
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}  # the final usage chunk (OpenAI)
+        body.update(request.extra)  # provider-specific fields pass through untouched
+        return body
+
+    def check_key(self) -> None:
+        env = self.provider.api_key_env
+        if self.provider.api_key is None and env:
+            raise AuthError(
+                f"no API key for provider {self.provider.id!r}: set {env} (e.g. export {env}=...)",
+                provider=self.provider.id,
+                status=None,
+            )
+
+    def response(self, data: Any, model: str) -> ChatResponse:
+        if not isinstance(data, Mapping):
+            raise UpstreamError("the answer is not a JSON object", provider=self.provider.id, model=model, status=200)
+        if data.get("error"):
+            raise self.inband_error(data, model)
+        choices = data.get("choices") or []
+        choice: Mapping[str, Any] = choices[0] if choices and isinstance(choices[0], Mapping) else {}
+        if choice.get("error"):
+            raise self.inband_error({"error": choice["error"]}, model)
+        message = choice.get("message") or {}
+        calls = [
+            ToolCall(id=str(c.get("id") or f"call_{i}"), name=fn.get("name", ""), arguments=fn.get("arguments") or "")
+            for i, c in enumerate(message.get("tool_calls") or [])
+            if isinstance(fn := c.get("function"), Mapping)
+        ]
+        return ChatResponse(
+            text=_text(message.get("content")),
+            reasoning=message.get("reasoning") or message.get("reasoning_content") or None,
+            tool_calls=calls,
+            finish_reason=choice.get("finish_reason"),
+            usage=parse_usage(data.get("usage")),
+            model=data.get("model") or model,
+            provider=self.provider.id,
+            upstream_provider=data.get("provider"),
+            id=data.get("id"),
+        )
+
+    def inband_error(self, data: Mapping[str, Any], model: str) -> StatusError:
+        """The typed error for an `error` object sent with HTTP 200 (numeric or string `code`)."""
+        err = data.get("error")
+        code = err.get("code") if isinstance(err, Mapping) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 502
+        return refine_context_error(error_for_status(status, data, provider=self.provider.id, model=model))
+
+    # --- streaming --------------------------------------------------------------------------------------------
+
+    async def _events(self, opened: Opened, model: str) -> AsyncIterator[StreamEvent]:
+        decoder = SSEDecoder()
+        state = _StreamState(model)
+        done = False
+        try:
+            async for data in self.http.chunks(opened):
+                for event in decoder.feed(data):
+                    if event.data == "[DONE]":
+                        done = True
+                        break
+                    for out in self._chunk(event.data, state):
+                        yield out
+                if done:
+                    break
+            if not done:
+                for event in decoder.flush():
+                    if event.data != "[DONE]":
+                        for out in self._chunk(event.data, state):
+                            yield out
+                    else:
+                        done = True
+        except LLMError as error:
+            raise state.interrupted(error) from None
+        if not done and state.finish is None:
+            cause = UpstreamError(
+                "the stream closed before it finished (no finish_reason, no [DONE])",
+                provider=self.provider.id,
+                model=model,
+                status=200,
+            )
+            raise state.interrupted(cause)
+        yield Finish(state.finish, state.model, state.upstream, state.id)
+
+    def _chunk(self, data: str, state: _StreamState) -> Iterator[StreamEvent]:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            cause = UpstreamError(f"a stream event is not JSON: {data[:200]!r}", provider=self.provider.id, status=200)
+            raise state.interrupted(cause) from None
+        if not isinstance(chunk, Mapping):
+            return
+        if chunk.get("error"):
+            raise state.interrupted(self.inband_error(chunk, state.requested))
+        state.id = chunk.get("id") or state.id
+        state.model = chunk.get("model") or state.model
+        state.upstream = chunk.get("provider") or state.upstream
+        for choice in chunk.get("choices") or ():
+            yield from state.choice(choice)
+            if choice.get("error"):
+                raise state.interrupted(self.inband_error({"error": choice["error"]}, state.requested))
+        usage = parse_usage(chunk.get("usage"))
+        if usage is not None:
+            yield UsageReport(usage)
+
+
+class _StreamState:
+    __slots__ = ("finish", "id", "model", "requested", "sent", "upstream")
+
+    def __init__(self, model: str) -> None:
+        self.requested = model
+        self.model: str | None = model
+        self.id: str | None = None
+        self.upstream: str | None = None
+        self.finish: str | None = None
+        self.sent: list[str] = []
+
+    def choice(self, choice: Mapping[str, Any]) -> Iterator[StreamEvent]:
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")  # OpenRouter / DeepSeek, vLLM
+        if reasoning:
+            yield ReasoningDelta(reasoning)
+        content = delta.get("content")
+        if content:
+            self.sent.append(content)
+            yield TextDelta(content)
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            yield ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
+        if choice.get("finish_reason"):
+            self.finish = choice["finish_reason"]
+
+    def interrupted(self, error: LLMError) -> LLMError:
+        """`error` as raised to the caller: a `StreamError` carrying the partial text once text was sent."""
+        if not self.sent or isinstance(error, StreamError):
+            return error
+        return StreamError(error.message, partial_text="".join(self.sent), cause=error, status=error.status)

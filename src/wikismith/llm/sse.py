@@ -1,0 +1,92 @@
+"""An incremental Server-Sent Events decoder: bytes as they arrive from the network -> events.
+
+Follows the WHATWG event-stream rules (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+lines end with LF, CRLF or CR (a CRLF may be split across two reads); a line starting with `:` is a comment
+(OpenRouter sends `: OPENROUTER PROCESSING` keep-alives, shared/openrouter-api.md §12 — a parser that JSON-parses
+every line breaks on them, brainlid/langchain#569); `data:` lines accumulate (joined by LF) until a blank line
+dispatches the event; one space after the colon is dropped; unknown fields are ignored. Bytes are split into
+lines before decoding, so a multi-byte UTF-8 character cut between reads is decoded whole.
+
+    decoder = SSEDecoder()
+    async for chunk in response.content.iter_any():
+        for event in decoder.feed(chunk):
+            if event.data == "[DONE]": ...
+    events = decoder.flush()   # at EOF: an event whose blank line never came is still delivered
+
+`[DONE]` has no special meaning here: it is OpenAI's convention, handled by the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Feed it bytes; it returns the events completed by them. Keeps a partial line between calls."""
+
+    __slots__ = ("_after_cr", "_buffer", "_data", "_event", "_id", "comments")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._after_cr = False  # the previous chunk ended with CR: a leading LF belongs to that line end
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self.comments = 0  # comment lines seen (keep-alives), for tests and diagnostics
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if not chunk:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            self._after_cr = buffer.endswith(b"\r")
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        events: list[SSEEvent] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: the last partial line is taken as a line, and a pending event is dispatched."""
+        events: list[SSEEvent] = []
+        if self._buffer:
+            line, self._buffer = self._buffer, b""
+            self._line(line, events)
+        self._line(b"", events)
+        return events
+
+    def _line(self, line: bytes, events: list[SSEEvent]) -> None:
+        if not line:
+            if self._data:
+                events.append(SSEEvent("\n".join(self._data), self._event, self._id))
+            self._data = []
+            self._event = None
+            return
+        if line[0] == 0x3A:  # ":" — a comment
+            self.comments += 1
+            return
+        name, colon, value = line.partition(b":")
+        if colon and value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id" and b"\0" not in value:
+            self._id = value.decode("utf-8", "replace")
+        # "retry" and unknown fields are ignored

@@ -1,0 +1,78 @@
+"""The SSE decoder, fed hand-written byte chunks."""
+
+from __future__ import annotations
+
+from wikismith.llm.sse import SSEDecoder, SSEEvent
+
+
+def feed_all(chunks: list[bytes]) -> list[SSEEvent]:
+    decoder = SSEDecoder()
+    events = [e for chunk in chunks for e in decoder.feed(chunk)]
+    return events + decoder.flush()
+
+
+def test_one_event_per_blank_line() -> None:
+    assert feed_all([b"data: a\n\ndata: b\n\n"]) == [SSEEvent("a"), SSEEvent("b")]
+
+
+def test_event_split_across_reads_mid_line() -> None:
+    assert feed_all([b'data: {"x"', b": 1}\n", b"\n"]) == [SSEEvent('{"x": 1}')]
+
+
+def test_event_split_one_byte_at_a_time() -> None:
+    raw = b": OPENROUTER PROCESSING\n\ndata: hello\n\ndata: [DONE]\n\n"
+    assert feed_all([raw[i : i + 1] for i in range(len(raw))]) == [SSEEvent("hello"), SSEEvent("[DONE]")]
+
+
+def test_comment_lines_are_skipped_and_counted() -> None:
+    decoder = SSEDecoder()
+    events = decoder.feed(b": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: x\n\n")
+    assert events == [SSEEvent("x")]
+    assert decoder.comments == 2
+
+
+def test_crlf_line_ends() -> None:
+    assert feed_all([b"data: a\r\n\r\ndata: b\r\n\r\n"]) == [SSEEvent("a"), SSEEvent("b")]
+
+
+def test_crlf_split_between_reads_is_one_line_end() -> None:
+    assert feed_all([b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"]) == [SSEEvent("a"), SSEEvent("b")]
+
+
+def test_lone_cr_line_ends() -> None:
+    assert feed_all([b"data: a\r\rdata: b\r\r"]) == [SSEEvent("a"), SSEEvent("b")]
+
+
+def test_multiple_data_lines_join_with_newline() -> None:
+    assert feed_all([b"data: one\ndata: two\n\n"]) == [SSEEvent("one\ntwo")]
+
+
+def test_event_and_id_fields() -> None:
+    assert feed_all([b"event: error\nid: 7\ndata: boom\n\n"]) == [SSEEvent("boom", "error", "7")]
+
+
+def test_only_one_space_after_colon_is_dropped() -> None:
+    assert feed_all([b"data:  two spaces\n\ndata:none\n\n"]) == [SSEEvent(" two spaces"), SSEEvent("none")]
+
+
+def test_multibyte_character_cut_between_reads() -> None:
+    raw = "data: héllo ✓\n\n".encode()
+    cut = raw.index("✓".encode()) + 1
+    assert feed_all([raw[:cut], raw[cut:]]) == [SSEEvent("héllo ✓")]
+
+
+def test_pending_event_is_delivered_at_end_of_stream() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: last") == []
+    assert decoder.flush() == [SSEEvent("last")]
+
+
+def test_blank_lines_without_data_dispatch_nothing() -> None:
+    assert feed_all([b"\n\n\nretry: 100\n\n"]) == []
+
+
+def test_empty_chunk_keeps_state() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"") == []
+    assert decoder.feed(b"\n\n") == [SSEEvent("a")]
