@@ -50,10 +50,14 @@ RouteOption = Annotated[
 def fail(message: str, code: int = EXIT_MODEL_ERROR) -> NoReturn:
     """Print `error: message` (redacted) on stderr and exit with `code`."""
     from rich.console import Console
+    from rich.markup import escape
 
     from wikismith.redact import redact
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {redact(message)}", markup=True)
+    # Escaped: error messages hold brackets (`[openrouter/x 401]`) that rich would take for markup tags.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(redact(message))}", markup=True
+    )
     raise typer.Exit(code)
 
 

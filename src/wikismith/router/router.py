@@ -251,7 +251,11 @@ class Router:
 
     def _provider_request(self, request: ChatRequest, plan: _Plan, target: Target, prefill: str) -> ChatRequest:
         update: dict[str, Any] = {"model": target.target.model, "params": self._params(request, target)}
-        if plan.extra is not request.extra:
+        if target.target.provider.id != plan.targets[0].target.provider.id:
+            # Body extras are written for the primary target's provider (e.g. OpenRouter's `provider` or
+            # `transforms`); a strict API on another provider would answer 400 to them, so fallbacks there get none.
+            update["extra"] = {}
+        elif plan.extra is not request.extra:
             update["extra"] = dict(plan.extra)
         if plan.native:
             update["extra"] = {**plan.extra, "models": plan.native}
