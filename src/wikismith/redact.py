@@ -24,8 +24,10 @@ _PATTERNS = [
     re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
     re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat|glpat)_[A-Za-z0-9_-]{8,}"),
     re.compile(r"(?<=://)[^/@\s:]+(?::[^/@\s]*)?@"),  # user[:password]@ in URLs
+    # Credentials in query strings: Google's `?key=`, `api_key=`, `access_token=`, signed-URL signatures.
+    re.compile(r"(?i)([?&](?:key|api[-_]?key|access[-_]?token|token|auth|sig|signature|password)=)[^&#\s\"']+"),
 ]
-_SENSITIVE_KEYS = re.compile(r"(?i)(authorization|api[-_]?key|token|secret|password|x-api-key|cookie)")
+_SENSITIVE_KEYS = re.compile(r"(?i)(authorization|api[-_]?key|token(?!s|izer)|secret|password|x-api-key|cookie|^key$)")
 
 
 def register_secret(value: str | None) -> None:
@@ -54,19 +56,25 @@ def redact(text: str) -> str:
     return text
 
 
+def is_sensitive(name: str) -> bool:
+    """Whether a header, query parameter or config key of this name holds a credential."""
+    return bool(_SENSITIVE_KEYS.search(name))
+
+
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Copy of a headers/config mapping with sensitive keys masked and every string value redacted."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if _SENSITIVE_KEYS.search(str(key)) and value:
-            out[key] = MASK
-        elif isinstance(value, Mapping):
-            out[key] = redact_mapping(value)
-        elif isinstance(value, str):
-            out[key] = redact(value)
-        else:
-            out[key] = value
-    return out
+    """Copy of a headers/config mapping with sensitive keys masked and every string value redacted
+    (nested mappings and lists included)."""
+    return {key: MASK if is_sensitive(str(key)) and value else _redact_value(value) for key, value in data.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    return value
 
 
 class RedactingFilter(logging.Filter):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.emulator import Emulator
 from wikismith.config.models import AppConfig, ResolvedProvider, load_config
 from wikismith.llm.base import ChatModel
 from wikismith.llm.types import ChatRequest, GenerationParams, Message
+from wikismith.router import Router
+from wikismith.router.retry import RetryPolicy
 
 MODELS: dict[str, dict[str, Any]] = {
     "small": {"context_window": 60},
@@ -68,3 +71,57 @@ def factory_for(models: Mapping[str, ChatModel]) -> Callable[[ResolvedProvider],
 def ask(model: str, text: str = "hello", **kw: Any) -> ChatRequest:
     params = kw.pop("params", None) or GenerationParams()
     return ChatRequest(model=model, messages=[Message(role="user", content=text)], params=params, **kw)
+
+
+# --- over the emulator ---------------------------------------------------------------------------------------
+
+QUICK = RetryPolicy(max_attempts=1, deadline=10)
+
+
+def emulated_config(
+    directory: Path,
+    emulator: Emulator,
+    provider_a: dict[str, Any] | None = None,
+    provider_b: dict[str, Any] | None = None,
+    routes: dict[str, list[str]] | None = None,
+) -> AppConfig:
+    """Providers `a` and `b` on the emulator (OpenAI-compatible), route `ab` = a/m1 then b/m2 (plus `routes`)."""
+
+    def spec(**more: Any) -> dict[str, Any]:
+        return {
+            "client_class": "OpenAICompatibleClient",
+            "default_model": "m1",
+            "supportsCustomModel": True,
+            "base_url": emulator.base_url,
+            **more,
+        }
+
+    generator = {
+        "default_provider": "a",
+        "providers": {"a": spec(**(provider_a or {})), "b": spec(**(provider_b or {}))},
+        "routes": {"ab": ["a/m1", "b/m2"], **(routes or {})},
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "generator.json").write_text(json.dumps(generator))
+    return load_config(directory, {})
+
+
+@pytest.fixture
+async def make_router(tmp_path: Path, emulator: Emulator) -> AsyncIterator[Callable[..., Router]]:
+    made: list[Router] = []
+
+    def make(
+        provider_a: dict[str, Any] | None = None,
+        provider_b: dict[str, Any] | None = None,
+        routes: dict[str, list[str]] | None = None,
+        **kw: Any,
+    ) -> Router:
+        kw.setdefault("policy", QUICK)
+        config = emulated_config(tmp_path / "config", emulator, provider_a, provider_b, routes)
+        router = Router(config, **kw)
+        made.append(router)
+        return router
+
+    yield make
+    for router in made:
+        await router.aclose()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import pytest
 
-from wikismith.config.models import AppConfig, load_config
+from tests.support.emulator import Emulator
+from wikismith.config.models import AppConfig, ConfigError, load_config
+from wikismith.config.settings import Settings
 from wikismith.llm.catalogue import Catalogue, load_snapshot, parse_model
 
 
@@ -77,35 +81,53 @@ def test_a_corrupt_cache_falls_back_to_the_snapshot(tmp_path: Path) -> None:
     assert catalogue.source == "snapshot"
 
 
-async def test_refresh_fetches_models_over_http_and_caches_atomically(tmp_path: Path) -> None:
-    from aiohttp import web
+async def test_refresh_fetches_models_over_http_and_caches_atomically(tmp_path: Path, emulator: Emulator) -> None:
+    cache = tmp_path / "catalogue.json"
+    catalogue = Catalogue(None, cache_path=cache)
+    assert await catalogue.refresh(emulator.base_url, api_key="sk-or-secret-0001")
+    assert catalogue.source == "live"
+    assert [m.id for m in catalogue.models()] == ["openrouter/emu/cheap", "openrouter/emu/big"]
+    assert [(r.path, r.headers["Authorization"]) for r in emulator.requests] == [
+        ("/api/v1/models", "Bearer sk-or-secret-0001")
+    ]
+    assert b"sk-or-secret" not in cache.read_bytes()  # the key is never written
+    assert [p.name for p in tmp_path.iterdir()] == ["catalogue.json"]  # no temporary file left
+    again = Catalogue(None, cache_path=cache)
+    cheap = again.get("openrouter/emu/cheap")
+    assert again.source == "cache" and cheap is not None and cheap.max_completion_tokens == 1024
 
-    seen: list[str | None] = []
-    entry = {"id": "vendor/live", "name": "Live", "context_length": 7, "pricing": {"prompt": "0.000001"}}
 
-    async def models(request: web.Request) -> web.Response:
-        seen.append(request.headers.get("Authorization"))
-        return web.json_response({"data": [entry]})
+def settings_with(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"WIKISMITH_HOME": str(tmp_path), **env})
 
-    app = web.Application()
-    app.router.add_get("/api/v1/models", models)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        cache = tmp_path / "catalogue.json"
-        catalogue = Catalogue(None, cache_path=cache)
-        assert await catalogue.refresh(f"http://127.0.0.1:{port}/api/v1", api_key="sk-or-secret-0001")
-        assert catalogue.source == "live"
-        assert [m.id for m in catalogue.models()] == ["openrouter/vendor/live"]
-        assert seen == ["Bearer sk-or-secret-0001"]
-        assert b"sk-or-secret" not in cache.read_bytes()  # the key is never written
-        again = Catalogue(None, cache_path=cache)
-        assert again.get("openrouter/vendor/live") is not None and again.source == "cache"
-    finally:
-        await runner.cleanup()
+
+async def test_refresh_if_stale_uses_the_configured_aggregator_and_the_ttl(
+    tmp_path: Path, emulator: Emulator, make_config: Callable[..., AppConfig]
+) -> None:
+    config = make_config({"or": {"client_class": "OpenRouterClient", "base_url": emulator.base_url}})
+    settings = settings_with(tmp_path, WIKISMITH_CATALOGUE_TTL="0.3")
+    catalogue = Catalogue.for_settings(config, settings)
+    assert catalogue.ttl == 0.3 and catalogue.cache_path == settings.data.catalogue
+    assert await catalogue.refresh_if_stale()  # no cache yet: stale
+    assert not await catalogue.refresh_if_stale()  # fresh
+    assert catalogue.get("or/emu/big") is not None
+    await asyncio.sleep(0.35)
+    assert await Catalogue.for_settings(config, settings).refresh_if_stale()  # the cache file has aged
+    assert await catalogue.refresh_if_stale(force=True)
+    assert sum(r.path.endswith("/models") for r in emulator.requests) == 3
+
+
+async def test_refresh_if_stale_without_an_aggregator_does_nothing(
+    tmp_path: Path, make_config: Callable[..., AppConfig]
+) -> None:
+    catalogue = Catalogue.for_settings(make_config(), settings_with(tmp_path))
+    assert catalogue.ttl == 24 * 3600
+    assert not await catalogue.refresh_if_stale(force=True)
+
+
+def test_a_bad_ttl_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="WIKISMITH_CATALOGUE_TTL"):
+        Catalogue.for_settings(load_config(None, {}), settings_with(tmp_path, WIKISMITH_CATALOGUE_TTL="a day"))
 
 
 async def test_a_failed_refresh_keeps_the_list_in_use(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.support.emulator import Emulator, Reply, error
 from wikismith.cli import compare, models, usage
 from wikismith.cli.runtime import model_name
 from wikismith.config.models import AppConfig, ConfigError, load_config
@@ -119,3 +120,95 @@ def test_route_options(config: AppConfig) -> None:
 def test_unknown_model_of_a_closed_provider_is_refused(config: AppConfig) -> None:
     with pytest.raises(ConfigError, match="not configured"):
         model_name(config, provider="local", model="gpt-9")
+
+
+# --- against the emulator ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def upstream(home: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The default config's OpenRouter provider pointed at the emulator."""
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-cli-test-key-0001")
+    monkeypatch.delenv("WIKISMITH_CATALOGUE_TTL", raising=False)
+    return emulator
+
+
+def model_fetches(emulator: Emulator) -> int:
+    return sum(r.path == "/api/v1/models" for r in emulator.requests)
+
+
+def test_models_fetches_the_live_list_once_per_ttl(
+    cli: Callable[..., typer.testing.Result], upstream: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = cli("models", "--json", "--search", "emu/")
+    assert first.exit_code == 0, first.output
+    assert [r["id"] for r in orjson.loads(first.stdout)] == ["openrouter/emu/big", "openrouter/emu/cheap"]
+    assert model_fetches(upstream) == 1 and (home / "catalogue.json").is_file()
+    assert upstream.requests[0].headers["Authorization"] == "Bearer sk-or-v1-cli-test-key-0001"
+    cli("models", "--json")
+    assert model_fetches(upstream) == 1  # the cache is fresh
+    assert "catalogue: cache" in cli("models", "--search", "emu/cheap").stdout
+    cli("models", "--refresh", "--json")
+    assert model_fetches(upstream) == 2  # forced
+    monkeypatch.setenv("WIKISMITH_CATALOGUE_TTL", "0")
+    cli("models", "--offline", "--json")
+    assert model_fetches(upstream) == 2  # offline never fetches, even when stale
+    cli("models", "--json")
+    assert model_fetches(upstream) == 3  # stale: fetched again
+
+
+def test_models_keeps_the_snapshot_when_the_fetch_fails(
+    cli: Callable[..., typer.testing.Result], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_BASE_URL", "http://127.0.0.1:9/api/v1")
+    result = cli("models", "--search", "gpt-4o-mini")
+    assert result.exit_code == 0 and "openrouter/openai/gpt-4o-mini" in result.stdout
+    assert "catalogue: snapshot" in result.stdout
+
+
+def test_models_refuses_refresh_with_offline(cli: Callable[..., typer.testing.Result], home: Path) -> None:
+    assert cli("models", "--refresh", "--offline").exit_code == 2
+
+
+def test_compare_json_against_the_emulator_then_usage(
+    cli: Callable[..., typer.testing.Result], upstream: Emulator
+) -> None:
+    upstream.script("emu/cheap", Reply(text="cheap answer"))
+    upstream.script("emu/big", Reply(text="big answer", chunk_delay=0.05))
+    upstream.script("emu/broken", error(401, "bad key"))
+    models_arg = "openrouter/emu/cheap,openrouter/emu/big,openrouter/emu/broken"
+    result = cli("compare", "--models", models_arg, "--json", "--max-tokens", "20", "Say hi")
+    assert result.exit_code == 0, result.output
+    rows = {r["model"]: r for r in orjson.loads(result.stdout)}
+    assert list(rows) == models_arg.split(",")
+    cheap, big, broken = rows.values()
+    assert (cheap["ok"], cheap["text"], cheap["finish_reason"]) == (True, "cheap answer", "stop")
+    assert (cheap["prompt_tokens"], cheap["completion_tokens"], cheap["cost"]) == (12, 5, pytest.approx(0.00042))
+    assert cheap["served_by"] == "openrouter/emu/cheap" and 0 <= cheap["ttft_ms"] <= cheap["total_ms"]
+    assert big["ok"] and big["text"] == "big answer" and big["total_ms"] >= 90  # two words, 50 ms apart
+    assert not broken["ok"] and "bad key" in broken["error"] and broken["ttft_ms"] is None
+    assert {r.json["max_tokens"] for r in upstream.chat_requests()} == {20}
+    summary = orjson.loads(cli("usage", "--json").stdout)
+    assert summary["totals"]["calls"] == 3 and summary["totals"]["failed"] == 1
+    assert [m["target"] for m in summary["by_model"]] == sorted(models_arg.split(","))
+
+
+def test_usage_by_day_and_tag(cli: Callable[..., typer.testing.Result], home: Path) -> None:
+    ledger = Ledger(home / "usage.sqlite3")
+    now = time.time()
+    for days_ago, tag, cost in ((0, "wiki", 0.01), (0, "chat", 0.02), (1, "wiki", 0.04), (40, "wiki", 1.0)):
+        ledger.record(
+            UsageRecord(
+                ts=now - days_ago * 86400, route=None, target="local/smollm2", tag=tag, prompt_tokens=10,
+                completion_tokens=5, cost=cost, cost_is_estimate=tag == "chat", latency_ms=100.0, status="ok",
+            )
+        )  # fmt: skip
+    summary = orjson.loads(cli("usage", "--json").stdout)
+    assert [d["calls"] for d in summary["by_day"]] == [1, 2]  # oldest first; 40 days ago is outside --days 30
+    assert summary["totals"]["cost"] == pytest.approx(0.07)
+    assert summary["totals"]["estimated_cost"] == pytest.approx(0.02)
+    wiki = orjson.loads(cli("usage", "--json", "--tag", "wiki", "--days", "60").stdout)
+    assert wiki["totals"]["calls"] == 3 and wiki["totals"]["cost"] == pytest.approx(1.05)
+    table = cli("usage").stdout
+    assert "by day (UTC)" in table and "0.070000*" in table

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from wikismith.config.models import ConfigError
 from wikismith.llm.errors import BudgetExceeded
 from wikismith.llm.types import ModelInfo, Usage
 from wikismith.router.cost import (
@@ -15,6 +16,7 @@ from wikismith.router.cost import (
     Budgets,
     Ledger,
     UsageRecord,
+    budgets_from_env,
     parse_budgets,
     priced,
     summarise,
@@ -56,8 +58,15 @@ def test_parse_budgets() -> None:
         Budget(50.0, "month"),
         Budget(1.5, "day", "wiki"),
     ]
-    with pytest.raises(ValueError):
-        parse_budgets("week=3")
+    for bad in ("week=3", "day=lots", "day=-1", "day"):
+        with pytest.raises(ValueError, match="must look like"):
+            parse_budgets(bad)
+
+
+def test_budgets_from_a_malformed_environment_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="WIKISMITH_BUDGETS='day=lots'"):
+        budgets_from_env({"WIKISMITH_BUDGETS": "day=lots"}, None)
+    assert budgets_from_env({}, None).budgets == []
 
 
 def record(cost: float | None, *, tag: str | None = None, ts: float | None = None, status: str = "ok") -> UsageRecord:

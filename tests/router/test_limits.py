@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
 
+from tests.router.conftest import ask
+from tests.support.emulator import Emulator, Reply
 from wikismith.config.models import Limits, ModelTarget, ResolvedProvider, Timeouts
 from wikismith.llm.errors import RateLimited
+from wikismith.llm.events import collect
+from wikismith.router import Router
 from wikismith.router.limits import FREE_MODEL_RPM, Limiter
 
 
@@ -91,3 +98,71 @@ async def test_free_models_share_the_free_rpm_bucket() -> None:
             pass
     async with limiter.slot(target(Limits(), model="paid"), 1, timeout=0):
         pass
+
+
+# --- through the router, over the emulator -----------------------------------------------------------------------
+
+
+async def test_requests_per_minute_wait_is_logged_and_counted(
+    make_router: Callable[..., Router], emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wikismith.router")
+    router = make_router({"limits": {"requests_per_minute": 2}}, limiter=Limiter(window=0.5))
+    started = time.monotonic()
+    answers = await asyncio.gather(*(router.complete(ask("a/m1")) for _ in range(4)))
+    assert all(a.target == "a/m1" for a in answers)  # waited for a slot rather than falling back
+    assert time.monotonic() - started >= 0.45  # the second pair waited for the window to pass
+    stats = router.limiter.snapshot()["a"]
+    assert stats["waits"] >= 2 and stats["wait_seconds"] > 0.5 and stats["refused"] == 0
+    assert any("rate limit on a: waiting" in r.getMessage() for r in caplog.records)
+
+
+async def test_tokens_per_minute_holds_a_large_prompt_back(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    router = make_router({"limits": {"tokens_per_minute": 1000}}, limiter=Limiter(window=0.4))
+    prompt = "x" * 1400  # 473 tokens by the limiter's estimate (characters / 3, plus the chat overhead)
+    emulator.script("m1", *[Reply(text="ok", usage=None)] * 3)  # no usage reported: the estimate stands
+    started = time.monotonic()
+    await router.complete(ask("a/m1", prompt))
+    await router.complete(ask("a/m1", prompt))  # 946 tokens in the window: still fits
+    assert time.monotonic() - started < 0.3
+    await router.complete(ask("a/m1", prompt))  # would pass 1000: waits for the first to leave the window
+    assert time.monotonic() - started >= 0.35
+    assert router.limiter.stats["a"].waits == 1
+
+
+async def test_an_exhausted_client_side_limit_falls_back_without_a_request(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    router = make_router({"limits": {"requests_per_minute": 1}})  # a real one-minute window
+    first = await router.complete(ask("ab"))
+    second = await router.complete(ask("ab"))
+    assert first.target == "a/m1" and second.target == "b/m2"
+    assert second.attempts[0].error_type == "rate_limit_exceeded" and "client-side limit" in (
+        second.attempts[0].message or ""
+    )
+    assert [r.json["model"] for r in emulator.chat_requests()] == ["m1", "m2"]
+    assert router.limiter.snapshot()["a"]["refused"] == 1
+
+
+async def test_tokens_per_minute_counts_the_reported_usage_not_just_the_estimate(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    long_answer = {"prompt_tokens": 12, "completion_tokens": 995, "total_tokens": 1007, "cost": 0.0}
+    emulator.script("m1", Reply(text="a long answer", usage=long_answer))
+    router = make_router({"limits": {"tokens_per_minute": 1000}}, limiter=Limiter(window=0.4))
+    started = time.monotonic()
+    await router.complete(ask("a/m1"))  # estimated at ~8 tokens, really spent 1007
+    await router.complete(ask("a/m1"))
+    assert time.monotonic() - started >= 0.35  # waited for the long answer to leave the window
+    assert router.limiter.stats["a"].waits == 1
+
+
+async def test_a_streamed_answer_is_settled_too(make_router: Callable[..., Router], emulator: Emulator) -> None:
+    long_answer = {"prompt_tokens": 12, "completion_tokens": 995, "total_tokens": 1007, "cost": 0.0}
+    emulator.script("m1", Reply(text="a long answer", usage=long_answer))
+    router = make_router({"limits": {"tokens_per_minute": 1000}}, limiter=Limiter(window=0.4))
+    await collect(router.stream(ask("a/m1")))
+    await router.complete(ask("a/m1"))
+    assert router.limiter.stats["a"].waits == 1

@@ -1,65 +1,33 @@
 """The router over real provider clients and the emulator on 127.0.0.1: what makes it fall back, what does not,
-Retry-After waits, budgets, limits, the breaker, stream resumption and the usage ledger."""
+context overflow moving to a larger window, Retry-After (seconds, HTTP-date) and X-RateLimit-Reset waits,
+budgets, limits, the breaker, stream resumption, the usage ledger and the live catalogue."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import email.utils
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.router.conftest import ask
 from tests.support.emulator import Emulator, Reply, error, error_in_200, mid_stream_error
-from wikismith.config.models import AppConfig, load_config
-from wikismith.llm.errors import AuthError, BadRequest, BudgetExceeded, Forbidden, RateLimited, StreamError
-from wikismith.llm.events import TextDelta, collect
+from wikismith.llm.errors import (
+    AuthError,
+    BadRequest,
+    BudgetExceeded,
+    ContextTooLong,
+    Forbidden,
+    RateLimited,
+    StreamError,
+)
+from wikismith.llm.events import Routed, TextDelta, collect
 from wikismith.router import Router
 from wikismith.router.breaker import CircuitBreaker
 from wikismith.router.cost import Budget, Budgets, Ledger
 from wikismith.router.retry import RetryPolicy
-
-QUICK = RetryPolicy(max_attempts=1, deadline=10)
-
-
-def emulated_config(directory: Path, emulator: Emulator, **provider_a: Any) -> AppConfig:
-    """Providers `a` and `b` on the emulator (OpenAI-compatible), route `ab` = a/m1 then b/m2."""
-
-    def spec(**more: Any) -> dict[str, Any]:
-        return {
-            "client_class": "OpenAICompatibleClient",
-            "default_model": "m1",
-            "supportsCustomModel": True,
-            "base_url": emulator.base_url,
-            **more,
-        }
-
-    generator = {
-        "default_provider": "a",
-        "providers": {"a": spec(**provider_a), "b": spec()},
-        "routes": {"ab": ["a/m1", "b/m2"]},
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "generator.json").write_text(json.dumps(generator))
-    return load_config(directory, {})
-
-
-@pytest.fixture
-async def make_router(tmp_path: Path, emulator: Emulator) -> AsyncIterator[Callable[..., Router]]:
-    made: list[Router] = []
-
-    def make(provider_a: dict[str, Any] | None = None, **kw: Any) -> Router:
-        kw.setdefault("policy", QUICK)
-        router = Router(emulated_config(tmp_path / "config", emulator, **(provider_a or {})), **kw)
-        made.append(router)
-        return router
-
-    yield make
-    for router in made:
-        await router.aclose()
 
 
 @pytest.mark.parametrize(
@@ -212,3 +180,116 @@ async def test_ledger_records_every_call(
     rows = ledger.query("SELECT route, target, tag, status, attempts, cost FROM usage ORDER BY ts")
     assert rows[0][:5] == ("ab", "b/m2", "wiki", "ok", 2) and rows[0][5] == pytest.approx(0.00042)
     assert rows[1][1:4] == ("a/m1", None, "invalid_request")
+
+
+PROSE = "This model's maximum context length is 100 tokens. However, your messages resulted in 612 tokens."
+
+
+@pytest.mark.parametrize(
+    "too_long",
+    [
+        error(400, "prompt too long", code="context_length_exceeded", type="invalid_request_error"),  # OpenAI
+        error(400, "too long", metadata={"error_type": "context_length_exceeded"}),  # OpenRouter's metadata
+        error(400, PROSE),  # vLLM and others say it in prose only
+    ],
+    ids=["code", "metadata", "prose"],
+)
+async def test_context_too_long_moves_to_a_larger_window_that_fits(
+    make_router: Callable[..., Router], emulator: Emulator, too_long: Reply
+) -> None:
+    windows = {"small": {"context_window": 100}, "mid": {"context_window": 300}, "big": {"context_window": 100_000}}
+    router = make_router({"models": windows}, {"models": windows}, routes={"long": ["a/small", "b/mid", "b/big"]})
+    emulator.script("small", too_long)
+    emulator.script("big", Reply(text="it fits"))
+    answer = await router.complete(ask("long", "word " * 600))
+    assert answer.text == "it fits" and answer.target == "b/big"
+    assert [(a.target, a.error_type) for a in answer.attempts] == [
+        ("a/small", "context_length_exceeded"),
+        ("b/big", None),
+    ]
+    assert [r.json["model"] for r in emulator.chat_requests()] == ["small", "big"]  # `mid` (300) cannot hold it
+    assert all("context_window" not in r.json for r in emulator.chat_requests())
+
+
+async def test_context_too_long_while_streaming_moves_on_before_any_text(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    windows = {"small": {"context_window": 100}, "big": {"context_window": 100_000}}
+    router = make_router({"models": windows}, {"models": windows}, routes={"long": ["a/small", "b/big"]})
+    emulator.script("small", error(400, PROSE))
+    emulator.script("big", Reply(text="streamed and fits"))
+    events = [e async for e in router.stream(ask("long", "word " * 600))]
+    routed = [e for e in events if isinstance(e, Routed)]
+    assert len(routed) == 1 and routed[0].target == "b/big"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "streamed and fits"
+
+
+async def test_context_too_long_with_no_larger_window_is_raised_for_the_caller_to_degrade(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    windows = {"small": {"context_window": 100}, "mid": {"context_window": 300}}
+    router = make_router({"models": windows}, {"models": windows}, routes={"long": ["a/small", "b/mid"]})
+    emulator.script("small", error(400, "prompt is too long", code="context_length_exceeded"))
+    with pytest.raises(ContextTooLong):
+        await router.complete(ask("long", "word " * 600))
+    assert len(emulator.chat_requests()) == 1
+
+
+async def test_x_ratelimit_reset_is_waited_before_the_same_target_again(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    limited = error(429, "Rate limit exceeded: free-models-per-min")
+    limited.headers["X-RateLimit-Reset"] = str(int((time.time() + 1.0) * 1000))  # epoch ms, as OpenRouter sends
+    emulator.script("m1", limited, Reply(text="after the reset"))
+    router = make_router(policy=RetryPolicy(max_attempts=3, deadline=10, initial=0.01, cap=0.02))
+    started = time.monotonic()
+    answer = await router.complete(ask("a/m1"))
+    assert answer.text == "after the reset"
+    assert time.monotonic() - started >= 0.8  # the reset time, not the policy's ≤ 20 ms backoff
+
+
+async def test_http_date_retry_after_is_waited(make_router: Callable[..., Router], emulator: Emulator) -> None:
+    at = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: waits 1-2 s
+    emulator.script("m1", error(503, "overloaded", retry_after=at), Reply(text="back"))
+    router = make_router(policy=RetryPolicy(max_attempts=3, deadline=10, initial=0.01, cap=0.02))
+    started = time.monotonic()
+    answer = await router.complete(ask("a/m1"))
+    assert answer.text == "back" and 0.9 <= time.monotonic() - started < 3.5
+
+
+async def test_the_latest_retry_after_wins_over_an_earlier_one(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    emulator.script("m1", error(429, "busy", retry_after=0.1), error(429, "busy", retry_after=1), Reply(text="ok"))
+    router = make_router(policy=RetryPolicy(max_attempts=3, deadline=10, initial=0.01, cap=0.02))
+    started = time.monotonic()
+    answer = await router.complete(ask("a/m1"))
+    assert answer.text == "ok" and len(answer.attempts) == 3
+    assert time.monotonic() - started >= 1.0
+
+
+async def test_refresh_catalogue_fetches_models_and_targets_see_them(
+    make_router: Callable[..., Router], emulator: Emulator, tmp_path: Path
+) -> None:
+    from wikismith.llm.catalogue import Catalogue
+
+    router = make_router({"client_class": "OpenRouterClient"})
+    router.catalogue = Catalogue(router.config, cache_path=tmp_path / "catalogue.json", ttl=3600)
+    assert router.target("a/emu/big").info is None  # not in the shipped snapshot
+    assert await router.refresh_catalogue()
+    assert [r.path for r in emulator.requests] == ["/api/v1/models"]
+    info = router.target("a/emu/big").info
+    assert info is not None and info.context_length == 128000 and info.prompt_price == 3e-6
+    assert not await router.refresh_catalogue()  # fresh within the TTL: no second request
+    assert len(emulator.requests) == 1
+
+
+async def test_an_all_openrouter_route_is_sent_once_with_models_and_reports_who_served(
+    make_router: Callable[..., Router], emulator: Emulator
+) -> None:
+    router = make_router({"client_class": "OpenRouterClient"}, routes={"native": ["a/m1", "a/m2"]})
+    emulator.script("m1", Reply(text="from the fallback", model="m2"))  # OpenRouter fell back by itself
+    answer = await router.complete(ask("native"))
+    assert answer.target == "a/m2" and answer.text == "from the fallback"
+    [sent] = emulator.chat_requests()
+    assert sent.json["model"] == "m1" and sent.json["models"] == ["m1", "m2"]

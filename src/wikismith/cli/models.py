@@ -9,6 +9,7 @@ import typer
 from wikismith.cli.runtime import load, run
 
 if TYPE_CHECKING:
+    from wikismith.llm.catalogue import Catalogue
     from wikismith.llm.types import ModelInfo
 
 SORTS = ("price", "context", "name")
@@ -31,16 +32,14 @@ def models(
     offline: Annotated[bool, typer.Option("--offline", help="Never fetch; use the cache or the snapshot.")] = False,
 ) -> None:
     """List the models wikismith knows: context window, prices and supported parameters."""
-    from wikismith.llm.catalogue import Catalogue, aggregator_provider
+    from wikismith.llm.catalogue import Catalogue
 
     if sort not in SORTS:
         raise typer.BadParameter(f"expected one of {', '.join(SORTS)}", param_hint="--sort")
+    if refresh and offline:
+        raise typer.BadParameter("give --refresh or --offline, not both", param_hint="--refresh")
     settings, config = load()
-    catalogue = Catalogue(config, cache_path=settings.data.catalogue)
-    source = aggregator_provider(config)
-    if source is not None and source.base_url and (refresh or (not offline and catalogue.is_stale())):
-        key = source.api_key.get_secret_value() if source.api_key else None
-        run(catalogue.refresh(source.base_url, api_key=key))
+    catalogue = run(_catalogue(Catalogue.for_settings(config, settings), refresh=refresh, offline=offline))
     rows = select_models(catalogue.models(), provider, search, max_price, min_context, sort)
     if as_json:
         import orjson
@@ -48,6 +47,13 @@ def models(
         typer.echo(orjson.dumps([_as_dict(m) for m in rows], option=orjson.OPT_INDENT_2).decode())
         return
     _print_table(rows, f"{len(rows)} models · catalogue: {catalogue.source}")
+
+
+async def _catalogue(catalogue: Catalogue, *, refresh: bool, offline: bool) -> Catalogue:
+    """The catalogue, refreshed live first when asked to, or when its cache is older than its TTL."""
+    if not offline:
+        await catalogue.refresh_if_stale(force=refresh)
+    return catalogue
 
 
 def select_models(

@@ -68,9 +68,26 @@ def load() -> tuple[Settings, AppConfig]:
 
     try:
         settings = Settings.from_env()
+        configure_logging(settings.env.get("WIKISMITH_LOG_LEVEL") or "warning")
         return settings, load_config(settings.config_dir, settings.env)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
+
+
+def configure_logging(level: str) -> None:
+    """Log records at `level` and above to stderr, every one redacted (without a handler, Python's last-resort
+    handler would print warnings unredacted). Leaves an already configured root logger's handlers alone."""
+    import logging
+
+    from wikismith.redact import install_log_redaction
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "WARNING")
+    install_log_redaction(root)
 
 
 def model_name(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from wikismith.redact import register_secret
+from wikismith.redact import MASK, is_sensitive, redact, redact_mapping, register_secret
 
 _M = TypeVar("_M", bound=BaseModel)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -33,7 +33,7 @@ class ConfigError(Exception):
         self.file = file
         self.path = path
         where = ", ".join(p for p in (file, path and f"at {path}") if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(redact(f"{where}: {message}" if where else message))
 
 
 # --- file schemas (pydantic) ------------------------------------------------------------------------------
@@ -168,6 +168,12 @@ class ResolvedProvider:
     timeouts: Timeouts
     limits: Limits
 
+    def __repr__(self) -> str:
+        # Headers and query parameters may hold an expanded `${…_API_KEY}`: shown redacted, like the key itself.
+        shown = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        shown.update(headers=redact_mapping(self.headers), query_params=redact_mapping(self.query_params))
+        return redact(f"ResolvedProvider({', '.join(f'{k}={v!r}' for k, v in shown.items())})")
+
 
 @dataclass(frozen=True, slots=True)
 class ModelTarget:
@@ -206,7 +212,7 @@ class AppConfig:
     repo: RepoConfig
     lang: LangConfig
     files: Mapping[str, str]
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # the whole environment: keys included, never shown
     client_classes: Mapping[str, str]
     default_client_for: Mapping[str, str]
 
@@ -234,6 +240,9 @@ class AppConfig:
         query = {
             k: expand(v, self.env, file=file, path=f"{base}.query_params.{k}") for k, v in cfg.query_params.items()
         }
+        for name, value in (*headers.items(), *query.items()):
+            if is_sensitive(name):  # e.g. `"api-key": "${AZURE_OPENAI_API_KEY}"`, Google's `?key=`
+                register_secret(value.removeprefix("Bearer ").strip())
         return ResolvedProvider(
             id=provider_id,
             kind=self.client_classes[client_class],
@@ -305,14 +314,16 @@ def _read_json(name: str, config_dir: Path | None) -> tuple[Any, str]:
         raise ConfigError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=label) from exc
 
 
-def _validate(model: type[_M], data: Any, label: str) -> _M:
+def _validate(model: type[_M], data: Any, label: str, prefix: str = "") -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "(root)"
+        path = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "") or "(root)"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{first['msg']}; got {first.get('input')!r}{more}", file=label, path=path) from None
+        got = first.get("input")
+        got = MASK if is_sensitive(path) else redact_mapping(got) if isinstance(got, Mapping) else got
+        raise ConfigError(f"{first['msg']}; got {got!r}{more}", file=label, path=path) from None
 
 
 def load_config(config_dir: Path | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
@@ -328,10 +339,9 @@ def load_config(config_dir: Path | None = None, env: Mapping[str, str] | None = 
     _check_generator(generator, gen_label, client_classes, default_for)
     emb_raw, emb_label = _read_json("embedder.json", config_dir)
     embedder = _validate(EmbedderConfig, emb_raw, emb_label)
-    try:
-        embedder.entries()
-    except ValidationError as exc:
-        raise ConfigError(str(exc.errors()[0]["msg"]), file=emb_label) from None
+    for name, entry in (embedder.model_extra or {}).items():
+        if name.startswith("embedder"):
+            _validate(EmbedderEntry, entry, emb_label, prefix=name)
     repo_raw, repo_label = _read_json("repo.json", config_dir)
     repo = _validate(RepoConfig, repo_raw, repo_label)
     lang_raw, lang_label = _read_json("lang.json", config_dir)

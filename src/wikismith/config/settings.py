@@ -7,12 +7,13 @@ except `${VAR}` expansion in config files, which is resolved against the mapping
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from wikismith.redact import register_secret
+from wikismith.redact import redact, register_secret
 from wikismith.storage import DataDir
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
@@ -33,7 +34,13 @@ class Settings(BaseModel):
     local_roots: tuple[Path, ...] = ()
     auth_mode: bool = False
     auth_code: SecretStr | None = None
-    env: Mapping[str, str] = {}
+    # The whole environment (for `${VAR}` expansion): holds keys, so never shown in reprs nor dumped.
+    env: Mapping[str, str] = Field(default={}, repr=False, exclude=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Base URLs may carry credentials (`https://user:token@host`): shown redacted.
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if isinstance(value, str) else value
 
     @property
     def data(self) -> DataDir:

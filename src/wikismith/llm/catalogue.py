@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 
 from wikismith.config.models import AppConfig, ConfigError, ResolvedProvider, canonical_params
+from wikismith.config.settings import Settings
 from wikismith.llm.types import ModelInfo
+from wikismith.redact import redact
 from wikismith.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,17 @@ class Catalogue:
         self.fetched_at: float | None = None
         self._raw: list[dict[str, Any]] | None = None
         self._by_id: dict[str, ModelInfo] | None = None
+
+    @classmethod
+    def for_settings(cls, config: AppConfig, settings: Settings) -> Catalogue:
+        """The process's catalogue: cached at `settings.data.catalogue` for `WIKISMITH_CATALOGUE_TTL` seconds
+        (default a day)."""
+        raw = settings.env.get("WIKISMITH_CATALOGUE_TTL")
+        try:
+            ttl = float(raw) if raw else DEFAULT_TTL
+        except ValueError:
+            raise ConfigError(f"WIKISMITH_CATALOGUE_TTL must be a number of seconds, got {raw!r}") from None
+        return cls(config, cache_path=settings.data.catalogue, ttl=ttl)
 
     # --- reading ---------------------------------------------------------------------------------------------
 
@@ -149,6 +162,18 @@ class Catalogue:
 
     # --- refreshing ------------------------------------------------------------------------------------------
 
+    async def refresh_if_stale(self, *, force: bool = False) -> bool:
+        """Fetch the live list from the configured aggregator (its base URL and key) when the cached one is older
+        than `ttl`, or always with `force`. True when a live list is now in use; False when the cache was fresh,
+        no aggregator is configured, or the fetch failed (a warning; the cached or shipped list stays)."""
+        if self.config is None or not (force or self.is_stale()):
+            return False
+        source = aggregator_provider(self.config)
+        if source is None or not source.base_url:
+            return False
+        key = source.api_key.get_secret_value() if source.api_key else None
+        return await self.refresh(source.base_url, api_key=key)
+
     async def refresh(self, base_url: str, *, api_key: str | None = None, timeout: float = 15.0) -> bool:
         """Fetch `GET {base_url}/models`, cache it atomically and use it. False (and a warning) on failure:
         the cached or shipped list stays in use."""
@@ -171,7 +196,9 @@ class Catalogue:
             return False
         now = time.time()
         if self.cache_path is not None:
-            atomic_write_bytes(self.cache_path, orjson.dumps({"fetched_at": now, "source": base_url, "data": data}))
+            atomic_write_bytes(
+                self.cache_path, orjson.dumps({"fetched_at": now, "source": redact(base_url), "data": data})
+            )
         self._raw, self.fetched_at, self.source, self._by_id = data, now, "live", None
         return True
 

@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from wikismith.config.models import ConfigError
-from wikismith.redact import redact
+from wikismith.redact import redact, redact_mapping
 
 __all__ = [
     "AllTargetsFailed",
@@ -91,7 +91,7 @@ class LLMError(Exception):
         self.model = model
         self.status = status if status is not None else self.default_status
         self.retry_after = retry_after
-        self.metadata = dict(metadata or {})
+        self.metadata = redact_mapping(metadata or {})  # e.g. OpenRouter's `raw`: the upstream's own error text
         self.code = code
         super().__init__(self.message)
 

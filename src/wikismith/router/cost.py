@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wikismith.config.models import ConfigError
 from wikismith.llm.errors import BudgetExceeded
 from wikismith.llm.types import ModelInfo, Usage
 
@@ -177,9 +178,13 @@ def parse_budgets(spec: str) -> list[Budget]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         key, sep, value = part.partition("=")
         tag, _, period = key.rpartition(":")
-        if not sep or period not in ("day", "month"):
-            raise ValueError(f"budget {part!r} must look like day=5, month=50 or TAG:day=1")
-        budgets.append(Budget(float(value), period, tag or None))
+        try:
+            limit = float(value)
+        except ValueError:
+            limit = -1.0
+        if not sep or period not in ("day", "month") or limit < 0:
+            raise ValueError(f"budget {part!r} must look like day=5, month=50 or TAG:day=1 (USD, 0 or more)")
+        budgets.append(Budget(limit, period, tag or None))
     return budgets
 
 
@@ -239,8 +244,12 @@ class Budgets:
 
 
 def budgets_from_env(env: Mapping[str, str], ledger: Ledger | None) -> Budgets:
+    """Budgets from `WIKISMITH_BUDGETS`; a malformed value is a ConfigError naming the variable."""
     spec = env.get("WIKISMITH_BUDGETS", "")
-    return Budgets(parse_budgets(spec) if spec else [], ledger)
+    try:
+        return Budgets(parse_budgets(spec) if spec else [], ledger)
+    except ValueError as exc:
+        raise ConfigError(f"WIKISMITH_BUDGETS={spec!r}: {exc}") from None
 
 
 def summarise(ledger: Ledger, *, since: float, tag: str | None = None) -> dict[str, Any]:

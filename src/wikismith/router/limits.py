@@ -4,8 +4,10 @@ Limits come from `ResolvedProvider.limits` (generator.json `providers.{id}.limit
 (`…:free`) share one extra bucket per provider at 20 requests/minute, OpenRouter's documented free-model limit
 (shared/openrouter-api.md §11), unless the provider sets its own RPM.
 
-Waiting for a slot is logged and counted (`Limiter.stats`), and bounded: when the wait would pass the call's
-deadline the limiter raises `RateLimited` (with `retry_after`) instead, so a call never hangs on it.
+Tokens are metered by an estimate before the call (prompt + max_tokens) and settled with the provider's reported
+usage after it (`settle`). Waiting for a slot is logged and counted (`Limiter.stats`, `snapshot()`), and bounded:
+when the wait would pass the call's deadline the limiter raises `RateLimited` (with `retry_after`) instead, so a
+call never hangs on it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 
 from wikismith.config.models import Limits, ModelTarget
 from wikismith.llm.errors import RateLimited
+from wikismith.llm.types import Usage
 
 log = logging.getLogger("wikismith.router")
 
@@ -36,8 +39,9 @@ class LimitStats:
 
 
 class _Bucket:
-    def __init__(self, key: str, limits: Limits) -> None:
+    def __init__(self, key: str, limits: Limits, window: float = _WINDOW) -> None:
         self.key = key
+        self.window = window
         self.rpm = limits.requests_per_minute
         self.tpm = limits.tokens_per_minute
         self.semaphore = asyncio.Semaphore(limits.max_concurrent) if limits.max_concurrent else None
@@ -47,19 +51,19 @@ class _Bucket:
 
     def wait_needed(self, now: float, tokens: int) -> float:
         """Seconds until one more request of `tokens` fits both windows (0: it fits now)."""
-        while self.requests and self.requests[0] <= now - _WINDOW:
+        while self.requests and self.requests[0] <= now - self.window:
             self.requests.popleft()
-        while self.tokens and self.tokens[0][0] <= now - _WINDOW:
+        while self.tokens and self.tokens[0][0] <= now - self.window:
             self.token_sum -= self.tokens.popleft()[1]
         wait = 0.0
         if self.rpm is not None and len(self.requests) >= self.rpm:
-            wait = self.requests[len(self.requests) - self.rpm] + _WINDOW - now
+            wait = self.requests[len(self.requests) - self.rpm] + self.window - now
         if self.tpm is not None and self.tokens and self.token_sum + min(tokens, self.tpm) > self.tpm:
             excess = self.token_sum + min(tokens, self.tpm) - self.tpm
             for stamp, spent in self.tokens:
                 excess -= spent
                 if excess <= 0:
-                    wait = max(wait, stamp + _WINDOW - now)
+                    wait = max(wait, stamp + self.window - now)
                     break
         return max(0.0, wait)
 
@@ -73,7 +77,11 @@ class _Bucket:
 
 @dataclass(slots=True)
 class Limiter:
+    """Limits per provider. `stats` counts waits and refusals per bucket (a server exports `snapshot()`);
+    `window` is the length of the RPM/TPM window in seconds (a minute; shorter only in tests)."""
+
     stats: dict[str, LimitStats] = field(default_factory=dict)
+    window: float = _WINDOW
     _buckets: dict[str, list[_Bucket]] = field(default_factory=dict)
 
     def slot(self, target: ModelTarget, tokens: int, timeout: float) -> AbstractAsyncContextManager[None]:
@@ -91,13 +99,14 @@ class Limiter:
             limits = target.provider.limits
             values = (limits.requests_per_minute, limits.tokens_per_minute, limits.max_concurrent)
             has = any(v is not None for v in values)
-            self._buckets[pid] = [_Bucket(pid, limits)] if has else []
+            self._buckets[pid] = [_Bucket(pid, limits, self.window)] if has else []
         if not target.model.endswith(":free"):
             return self._buckets[pid]
         free_key = f"{pid}:free"
         if free_key not in self._buckets:
             rpm = target.provider.limits.requests_per_minute
-            self._buckets[free_key] = [] if rpm else [_Bucket(free_key, Limits(requests_per_minute=FREE_MODEL_RPM))]
+            free = Limits(requests_per_minute=FREE_MODEL_RPM)
+            self._buckets[free_key] = [] if rpm else [_Bucket(free_key, free, self.window)]
         self._buckets[target.name] = self._buckets[pid] + self._buckets[free_key]
         return self._buckets[target.name]
 
@@ -152,6 +161,26 @@ class Limiter:
             log.info("rate limit on %s: waiting %.2fs for a slot", bucket.key, wait)
             self._count_wait(bucket.key, wait)
             await asyncio.sleep(wait)
+
+    def settle(self, target: ModelTarget, estimated: int, usage: Usage | None) -> None:
+        """Count what a finished call really spent (the provider's usage) against TPM instead of its estimate,
+        so that answers without `max_tokens` are metered too."""
+        buckets = self._buckets.get(target.name if target.model.endswith(":free") else target.provider.id)
+        if not buckets or usage is None:
+            return
+        delta = usage.prompt_tokens + usage.completion_tokens - estimated
+        now = time.monotonic()
+        for bucket in buckets:
+            if bucket.tpm is not None and delta:
+                bucket.tokens.append((now, delta))
+                bucket.token_sum += delta
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Counters per bucket (`waits`, `wait_seconds`, `refused`), e.g. for a metrics endpoint."""
+        return {
+            key: {"waits": s.waits, "wait_seconds": s.wait_seconds, "refused": s.refused}
+            for key, s in self.stats.items()
+        }
 
     def _stat(self, key: str) -> LimitStats:
         stats = self.stats.get(key)

@@ -106,6 +106,7 @@ class Router:
                     try:
                         async with self.limiter.slot(target.target, prompt_estimate(request), state.remaining()):
                             response = await self.client(target.target.provider).complete(provider_request)
+                        self.limiter.settle(target.target, prompt_estimate(request), response.usage)
                         check_answer(response, target)
                     except LLMError as error:
                         state.fail(target, error, time.perf_counter() - started)
@@ -121,6 +122,13 @@ class Router:
 
     async def list_models(self) -> list[ModelInfo]:
         return self.catalogue.models()
+
+    async def refresh_catalogue(self, *, force: bool = False) -> bool:
+        """Fetch the live catalogue when its cache is stale (or `force`); targets then see the new facts."""
+        refreshed = await self.catalogue.refresh_if_stale(force=force)
+        if refreshed:
+            self._targets, self._plans = {}, {}
+        return refreshed
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
@@ -375,6 +383,7 @@ class Router:
                         cause = error.cause if isinstance(error, StreamError) and error.cause else error
                         raise StreamError(cause.message, partial_text="".join(sent), cause=cause) from error
                     took = time.perf_counter() - started
+                    self.limiter.settle(target.target, prompt_estimate(request), run.usage)
                     name = self._served_name(plan, target, run.model)
                     attempts = state.succeed(target, took)
                     self.latency.observe(target.name, took)
