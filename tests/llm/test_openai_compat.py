@@ -9,6 +9,7 @@ import pytest
 
 from tests.llm.conftest import KEY, ask, provider
 from tests.support.emulator import Emulator, Reply, error
+from wikismith.config.models import ConfigError
 from wikismith.llm import errors
 from wikismith.llm.events import collect
 from wikismith.llm.providers import create_client
@@ -196,3 +197,13 @@ async def test_key_never_in_logs_or_reprs(
     logging.getLogger("wikismith.test").warning("failed: %s %r", info.value, info.value)
     assert KEY not in caplog.text
     assert KEY not in repr(client) and KEY not in repr(client.provider) and KEY not in repr(client.http)
+
+
+async def test_credentials_in_base_url_next_to_a_key_is_a_config_error(emulator: Emulator) -> None:
+    url = emulator.base_url.replace("http://", "http://user:pw@")
+    client = OpenAICompatClient(provider("openai_compat", url))
+    try:
+        with pytest.raises(ConfigError, match="credentials"):
+            await client.complete(ask())
+    finally:
+        await client.aclose()

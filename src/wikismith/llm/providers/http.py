@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from wikismith.config.models import ResolvedProvider
+from wikismith.config.models import ConfigError, ResolvedProvider
 from wikismith.llm.errors import ClientTimeout, LLMError, StatusError, TransportError, UpstreamError, error_for_status
 
 ErrorRefiner = Callable[[StatusError], StatusError]
@@ -86,6 +86,11 @@ class HTTPTransport:
             raise self.timeout_error(phase, model) from None
         except aiohttp.ClientError as exc:
             raise self.transport_error(exc, model) from None
+        except ValueError:  # aiohttp refuses a base_url holding user:password@ next to an Authorization header
+            raise ConfigError(
+                f"provider {self.provider.id!r}: base_url holds credentials and an API key is set too; "
+                "give the key in one place only"
+            ) from None
         opened = Opened(response, deadline, model)
         if response.status >= 400:
             raise await self.status_error(opened)
