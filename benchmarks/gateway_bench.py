@@ -1,0 +1,218 @@
+"""Gateway overhead: the provider emulator called directly vs through `wikismith serve`, in the same run.
+
+    .venv/bin/python benchmarks/gateway_bench.py                 # 5 s per case
+    .venv/bin/python benchmarks/gateway_bench.py --duration 2 --concurrency 1,16
+
+Three processes: the emulator (OpenAI-shaped upstream, aiohttp on uvloop; streamed answers are 20 chunks),
+`wikismith serve` with one worker (uvloop + httptools) routing `emu/m` to it, and this load generator (aiohttp
+on uvloop, keep-alive, `concurrency` requests in flight). Each case runs direct then through wikismith, so both
+see the same machine load. Prints requests/s, p50 and p99 latency, and the overhead wikismith adds.
+
+Targets (issue 6, 2-core machine, one worker): p50 overhead <= 0.3 ms at concurrency 1; >= 3,000 req/s
+non-streaming and >= 1,000 req/s streaming (20 chunks) at concurrency 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STREAM_TEXT = " ".join(f"w{i}" for i in range(20))  # 20 words -> 20 content chunks
+
+
+def run_emulator(port: int) -> None:
+    """Child process: the test emulator, answering every model without recording requests."""
+    import uvloop
+
+    sys.path.insert(0, str(ROOT))
+    from tests.support.emulator import Emulator, Reply
+
+    class BenchEmulator(Emulator):
+        def _next(self, model: str) -> Reply:
+            return Reply(text=STREAM_TEXT) if model.endswith("stream20") else Reply()
+
+        async def _record(self, request: Any) -> Any:
+            return json.loads(await request.read())
+
+    uvloop.install()
+    BenchEmulator().start(port)
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_processes(home: Path) -> tuple[list[subprocess.Popen[bytes]], int, int]:
+    emu_port, ws_port = free_port(), free_port()
+    emu = subprocess.Popen([sys.executable, __file__, "_emulator", str(emu_port)], stdout=subprocess.PIPE)
+    assert emu.stdout is not None
+    emu.stdout.readline()
+    config = home / "config"
+    config.mkdir(parents=True)
+    provider = {
+        "client_class": "OpenAICompatibleClient", "default_model": "m", "supportsCustomModel": True,
+        "base_url": f"http://127.0.0.1:{emu_port}/v1", "api_key": "sk-bench-0000000000", "models": {"m": {}},
+    }  # fmt: skip
+    (config / "generator.json").write_text(json.dumps({"default_provider": "emu", "providers": {"emu": provider}}))
+    env = {**os.environ, "WIKISMITH_HOME": str(home / "data"), "WIKISMITH_CONFIG_DIR": str(config)}
+    command = [sys.executable, "-c", "from wikismith.cli.app import main; main()", "serve", "--port", str(ws_port),
+               "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(command, env=env)
+    return [emu, server], emu_port, ws_port
+
+
+async def wait_ready(url: str, timeout: float = 30.0) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+
+async def load(url: str, body: bytes, concurrency: int, duration: float) -> Result:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    headers = {"content-type": "application/json"}
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> float:
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}")
+            return time.perf_counter() - started
+
+        async def worker(until: float, record: bool) -> None:
+            nonlocal errors
+            while time.perf_counter() < until:
+                try:
+                    took = await one()
+                except Exception:
+                    errors += 1
+                    continue
+                if record:
+                    latencies.append(took)
+
+        warm = time.perf_counter() + min(0.5, duration / 4)
+        await asyncio.gather(*(worker(warm, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + duration, True) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Result(len(latencies), seconds, latencies, errors)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to report CPU per request whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chat_body(model: str, stream: bool) -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}).encode()
+
+
+async def bench(
+    emu_port: int, ws_port: int, server_pid: int, concurrencies: list[int], duration: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for stream in (False, True):
+        suffix = "stream20" if stream else "m"
+        for concurrency in concurrencies:
+            direct = await load(f"http://127.0.0.1:{emu_port}/v1/chat/completions",
+                                chat_body(suffix, stream), concurrency, duration)  # fmt: skip
+            cpu = cpu_seconds(server_pid)
+            through = await load(f"http://127.0.0.1:{ws_port}/v1/chat/completions",
+                                 chat_body(f"emu/{suffix}", stream), concurrency, duration)  # fmt: skip
+            # CPU includes the warm-up requests, which `through.requests` does not count: an upper bound.
+            per_request = (cpu_seconds(server_pid) - cpu) / max(1, through.requests) * 1e6
+            rows.append({"stream": stream, "concurrency": concurrency, "direct": direct, "wikismith": through,
+                         "server_cpu_us": per_request})  # fmt: skip
+            print_row(rows[-1])
+    return rows
+
+
+def print_row(row: dict[str, Any]) -> None:
+    d: Result = row["direct"]
+    w: Result = row["wikismith"]
+    kind = "stream (20 chunks)" if row["stream"] else "non-stream"
+    print(
+        f"{kind:19} c={row['concurrency']:<3} direct {d.rps:8.0f} req/s p50 {d.pct(0.5):6.2f} ms p99 {d.pct(0.99):6.2f}"
+        f" | wikismith {w.rps:8.0f} req/s p50 {w.pct(0.5):6.2f} ms p99 {w.pct(0.99):6.2f}"
+        f" | overhead p50 {w.pct(0.5) - d.pct(0.5):+6.2f} ms, {w.rps / d.rps * 100:5.1f}% of direct req/s"
+        f" | wikismith CPU {row['server_cpu_us']:5.0f} us/req"
+        f"{f' | errors {d.errors}/{w.errors}' if d.errors or w.errors else ''}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "_emulator":
+        run_emulator(int(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per case (after a short warm-up)")
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
+    args = parser.parse_args()
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as tmp:
+        processes, emu_port, ws_port = start_processes(Path(tmp))
+        try:
+            uvloop.run(wait_ready(f"http://127.0.0.1:{ws_port}/health"))
+            print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.duration:g} s per case", flush=True)
+            uvloop.run(bench(emu_port, ws_port, processes[1].pid, concurrencies, args.duration))
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""tinycalc: evaluate arithmetic expressions."""
+
+from tinycalc.evaluator import evaluate
+
+__all__ = ["evaluate"]

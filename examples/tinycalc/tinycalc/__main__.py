@@ -1,0 +1,3 @@
+from tinycalc.cli import main
+
+raise SystemExit(main())

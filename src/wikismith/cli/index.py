@@ -1,0 +1,155 @@
+"""`wikismith index <repo>`: build or update a repository's index and report what was indexed and skipped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from wikismith.cli.runtime import fail, load, run
+
+if TYPE_CHECKING:
+    from wikismith.config.models import AppConfig, FileFilters
+    from wikismith.config.settings import Settings
+    from wikismith.rag import RepoIndex
+
+RefOption = Annotated[str | None, typer.Option("--ref", help="Branch, tag or full commit SHA (remote only).")]
+RepoTypeOption = Annotated[
+    str | None, typer.Option("--repo-type", help="github | gitlab | bitbucket (for hosts other than the big three).")
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--access-token",
+        envvar="WIKISMITH_ACCESS_TOKEN",
+        help="Token for a private repository (never written to disk).",
+        show_default=False,
+    ),
+]
+EmbedderOption = Annotated[
+    str | None, typer.Option("--embedder", help="An embedder.json entry: local (default), openai, ollama, …")
+]
+
+
+ExcludeDirOption = Annotated[
+    list[str] | None, typer.Option("--exclude-dir", help="Skip directories by name or path glob (repeatable).")
+]
+ExcludeFileOption = Annotated[
+    list[str] | None, typer.Option("--exclude-file", help="Skip files by name or path glob, e.g. '*.min.js'.")
+]
+IncludeDirOption = Annotated[
+    list[str] | None, typer.Option("--include-dir", help="Index only these directories (DeepWiki's inclusion mode).")
+]
+IncludeFileOption = Annotated[
+    list[str] | None, typer.Option("--include-file", help="Index only files matching these (inclusion mode).")
+]
+
+
+def file_filters(
+    exclude_dir: list[str] | None,
+    exclude_file: list[str] | None,
+    include_dir: list[str] | None,
+    include_file: list[str] | None,
+) -> FileFilters | None:
+    """The command-line filters, added to repo.json's (None when none were given)."""
+    from wikismith.config.models import FileFilters
+
+    lists = [exclude_dir or [], exclude_file or [], include_dir or [], include_file or []]
+    if not any(lists):
+        return None
+    return FileFilters(excluded_dirs=lists[0], excluded_files=lists[1], included_dirs=lists[2], included_files=lists[3])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("index")(index)
+
+
+def index(
+    repo: Annotated[str, typer.Argument(help="A local directory or an https:// repository URL.")],
+    ref: RefOption = None,
+    repo_type: RepoTypeOption = None,
+    access_token: TokenOption = None,
+    embedder: EmbedderOption = None,
+    exclude_dir: ExcludeDirOption = None,
+    exclude_file: ExcludeFileOption = None,
+    include_dir: IncludeDirOption = None,
+    include_file: IncludeFileOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Build or update the index: files indexed, skipped by reason, chunks and seconds."""
+    settings, config = load()
+    filters = file_filters(exclude_dir, exclude_file, include_dir, include_file)
+    source = (repo, ref, repo_type, access_token)
+    result = run(_index(settings, config, source, embedder, filters, show_progress=not as_json))
+    if as_json:
+        import orjson
+
+        typer.echo(orjson.dumps(summary(result), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print(result)
+
+
+async def _index(
+    settings: Settings,
+    config: AppConfig,
+    source: tuple[str, str | None, str | None, str | None],
+    embedder_name: str | None,
+    filters: FileFilters | None,
+    *,
+    show_progress: bool,
+) -> RepoIndex:
+    from rich.progress import Progress
+
+    from wikismith.rag import SourceError, build_index, create_embedder, open_repo
+
+    repo, ref, repo_type, token = source
+    try:
+        snapshot = await open_repo(repo, settings, config, ref=ref, repo_type=repo_type, access_token=token)
+    except SourceError as exc:
+        fail(str(exc))
+    embedder = create_embedder(config, embedder_name)
+    try:
+        with Progress(transient=True, disable=not show_progress) as bar:
+            task = bar.add_task("embedding", total=None)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                bar.update(task, description=stage, completed=done, total=total or None)
+
+            return await build_index(snapshot, settings, config, embedder=embedder, filters=filters, progress=progress)
+    finally:
+        await embedder.aclose()
+
+
+def summary(result: RepoIndex) -> dict[str, object]:
+    stats = result.stats
+    return {
+        "repository": result.snapshot.ref.url or str(result.snapshot.root),
+        "commit": result.snapshot.commit,
+        "embedder": result.embedder.id,
+        "files_indexed": len(result.files),
+        "files_embedded": stats.files_embedded,
+        "files_reused": stats.files_reused,
+        "files_removed": stats.files_removed,
+        "skipped": result.skipped,
+        "chunks": len(result.chunks),
+        "chunks_embedded": stats.chunks_embedded,
+        "seconds": round(stats.seconds, 2),
+        "embed_seconds": round(stats.embed_seconds, 2),
+        "index": result.key,
+    }
+
+
+def _print(result: RepoIndex) -> None:
+    data = summary(result)
+    skipped = data["skipped"]
+    assert isinstance(skipped, dict)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in skipped.items()) or "none"
+    typer.echo(f"repository  {data['repository']}" + (f" @ {data['commit']}" if data["commit"] else ""))
+    typer.echo(f"embedder    {data['embedder']}")
+    typer.echo(
+        f"files       {data['files_indexed']} indexed ({data['files_embedded']} embedded, "
+        f"{data['files_reused']} unchanged, {data['files_removed']} removed)"
+    )
+    typer.echo(f"skipped     {sum(skipped.values())} ({reasons})")
+    typer.echo(f"chunks      {data['chunks']} ({data['chunks_embedded']} embedded)")
+    typer.echo(f"seconds     {data['seconds']} (embedding {data['embed_seconds']})")

@@ -1,0 +1,154 @@
+"""The FastAPI app factory: DeepWiki's API, the OpenAI-compatible gateway and `/metrics`, over one router.
+
+    app = create_app(settings, config)          # the lifespan builds the router and closes it on shutdown
+    app = create_app(settings, config, router=r)  # tests: a router over scripted clients (closed by the caller)
+
+Environment (read from `settings.env`): WIKISMITH_CORS_ORIGINS (comma-separated origins; `*` allows any origin
+but then never with credentials; unset: no CORS headers), and the limits in `deps.ServerLimits`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from wikismith.config.models import AppConfig, ConfigError
+from wikismith.config.settings import Settings
+from wikismith.llm.errors import LLMError
+from wikismith.router import Router, build_router
+from wikismith.server import embeddings
+from wikismith.server.auth import Auth
+from wikismith.server.deps import ServerLimits, ServerState
+from wikismith.server.errors import (
+    HTTPProblem,
+    config_error_response,
+    llm_error_response,
+    problem_response,
+)
+from wikismith.server.fastpath import fast_routes
+from wikismith.server.metrics import Metrics
+from wikismith.server.middleware import EdgeMiddleware
+from wikismith.server.routes import chat, local, openai, wiki
+from wikismith.server.routes import config as config_routes
+
+log = logging.getLogger("wikismith.server")
+
+
+def _deepwiki(request: Request) -> bool:
+    return not request.url.path.startswith("/v1/")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPProblem)
+        return problem_response(exc, deepwiki=_deepwiki(request))
+
+    async def on_llm_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LLMError)
+        log.info("model call failed: %s", exc)
+        return llm_error_response(exc, deepwiki=_deepwiki(request))
+
+    async def on_config_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConfigError)
+        return config_error_response(exc, deepwiki=_deepwiki(request))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        loc = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        message = f"invalid request: {loc}: {errors[0]['msg']}" if errors else "invalid request"
+        # OpenAI answers a malformed body with 400; FastAPI (and so DeepWiki's clients) expect 422.
+        status = 422 if _deepwiki(request) else 400
+        problem = HTTPProblem(status, message, code="invalid_request", param=loc or None)
+        return problem_response(problem, deepwiki=_deepwiki(request))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        problem = HTTPProblem(exc.status_code, str(exc.detail), headers=exc.headers)
+        return problem_response(problem, deepwiki=_deepwiki(request))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        problem = HTTPProblem(500, "internal server error (see the server log for this request id)", code="internal")
+        return problem_response(problem, deepwiki=_deepwiki(request))
+
+    app.add_exception_handler(HTTPProblem, on_problem)
+    app.add_exception_handler(LLMError, on_llm_error)
+    app.add_exception_handler(ConfigError, on_config_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _cors(app: FastAPI, settings: Settings) -> None:
+    raw = settings.env.get("WIKISMITH_CORS_ORIGINS", "")
+    origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+    if not origins:
+        return
+    wildcard = "*" in origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if wildcard else origins,
+        allow_credentials=not wildcard,  # `*` with credentials would let any site act as the user
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["authorization", "content-type", "x-request-id", "x-deepwiki-auth-code"],
+        expose_headers=["x-wikismith-target", "x-request-id", "retry-after"],
+    )
+
+
+def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
+    limits = ServerLimits.from_env(settings.env)
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = router is None
+        active = build_router(config, settings) if router is None else router
+        server = ServerState(settings, config, active, metrics, Auth.from_settings(settings), limits)
+        metrics.watch_limiter(active.limiter)
+        metrics.bound_targets(server.known_target)
+        app.state.server = server
+        try:
+            yield
+        finally:
+            await embeddings.close_embedders(server)
+            await chat.close_index_cache(server)
+            if owned:
+                await active.aclose()
+
+    app = FastAPI(
+        title="wikismith",
+        version="0.1.0",
+        description="DeepWiki-compatible API and an OpenAI-compatible gateway.",
+        lifespan=lifespan,
+        # wikismith exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would cost a provider
+        # lookup per request even when nothing is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    _install_error_handlers(app)
+    modules = (openai, config_routes, wiki, chat, local)
+    for module in modules:
+        app.include_router(module.router)
+    paths = frozenset(getattr(r, "path", "") for m in modules for r in m.router.routes)
+    app.add_middleware(
+        EdgeMiddleware, metrics=metrics, max_body=limits.max_body_bytes, routes=paths, fast=fast_routes()
+    )
+    _cors(app, settings)  # added last, so outermost: the edge's fast routes and its 413s get CORS headers too
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for settings and configuration read from the environment (uvicorn's factory for --workers)."""
+    from wikismith.config.models import load_config
+    from wikismith.server.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.env.get("WIKISMITH_LOG_LEVEL", "info"))
+    return create_app(settings, load_config(settings.config_dir, settings.env))

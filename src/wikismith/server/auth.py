@@ -1,0 +1,77 @@
+"""Who may call what. Two independent credentials, both compared in constant time:
+
+- gateway keys (`WIKISMITH_API_KEYS`, comma-separated): when set, every `/v1` route, the chat routes and every
+  write route need `Authorization: Bearer <key>`. A key is known to the ledger by a short hash (`key-1a2b3c4d`),
+  never by its value, so budgets can be set per key (`WIKISMITH_BUDGETS=key-1a2b3c4d:day=1`).
+- DeepWiki's wiki auth code (`DEEPWIKI_AUTH_MODE=true`, `DEEPWIKI_AUTH_CODE`): when on, wiki cache writes and
+  deletes need the code (query `authorization_code`, as DeepWiki's DELETE sends it, or header
+  `x-deepwiki-auth-code`). A valid gateway key is accepted in its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wikismith.config.settings import Settings
+from wikismith.server.errors import HTTPProblem
+
+
+def key_tag(key: str) -> str:
+    """The name of a gateway key in the usage ledger and in budgets: never the key itself."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def _equal(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    keys: tuple[str, ...]
+    code_required: bool
+    code: str | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Auth:
+        keys = tuple(k.get_secret_value() for k in settings.api_keys)
+        code = settings.auth_code.get_secret_value() if settings.auth_code else None
+        return cls(keys, settings.auth_mode, code)
+
+    def bearer(self, headers: Mapping[str, str]) -> str | None:
+        """The tag of the valid gateway key in `headers` (None when keys are not required).
+        Raises 401 when keys are required and none valid was given."""
+        if not self.keys:
+            return None
+        header = headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPProblem(401, "missing API key: send Authorization: Bearer <key>", code="invalid_api_key")
+        # Compare against every key so the time taken does not tell which key (or how many) matched.
+        matched = None
+        for key in self.keys:
+            if _equal(token, key):
+                matched = key
+        if matched is None:
+            raise HTTPProblem(401, "invalid API key", code="invalid_api_key")
+        return key_tag(matched)
+
+    def code_valid(self, code: str | None) -> bool:
+        """DeepWiki's `/auth/validate`: the code matches (False when no code is configured)."""
+        return bool(code) and self.code is not None and _equal(code or "", self.code)
+
+    def write(self, headers: Mapping[str, str], code: str | None) -> None:
+        """Allow a wiki cache write/delete, or raise 401. Either credential that is configured suffices."""
+        if not self.keys and not self.code_required:
+            return
+        if self.code_required and self.code_valid(code or headers.get("x-deepwiki-auth-code")):
+            return
+        if self.keys and headers.get("authorization"):
+            self.bearer(headers)
+            return
+        if self.code_required:
+            raise HTTPProblem(401, "Authorization code is invalid", code="invalid_authorization_code")
+        self.bearer(headers)

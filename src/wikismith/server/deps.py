@@ -1,0 +1,105 @@
+"""What the routes share: the server's state (built once in the app's lifespan) and its limits.
+
+Routes get the state with `state(request)`; nothing is global, so two apps can run in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from wikismith.config.models import AppConfig
+from wikismith.config.settings import Settings
+from wikismith.router import Router
+from wikismith.server.auth import Auth
+from wikismith.server.errors import HTTPProblem
+from wikismith.server.metrics import Metrics
+
+_MAX_BODY = 16 * 1024 * 1024
+_MAX_MESSAGES = 512
+_MAX_STREAMS = 256
+_TIMEOUT = 600.0
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Request limits. Env: WIKISMITH_MAX_BODY_BYTES (16 MiB), WIKISMITH_MAX_MESSAGES (512),
+    WIKISMITH_MAX_STREAMS (concurrent streams, 256), WIKISMITH_REQUEST_TIMEOUT (seconds for a whole
+    non-streamed call, 600)."""
+
+    max_body_bytes: int = _MAX_BODY
+    max_messages: int = _MAX_MESSAGES
+    max_streams: int = _MAX_STREAMS
+    request_timeout: float = _TIMEOUT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerLimits:
+        return cls(
+            max_body_bytes=_int(env, "WIKISMITH_MAX_BODY_BYTES", _MAX_BODY),
+            max_messages=_int(env, "WIKISMITH_MAX_MESSAGES", _MAX_MESSAGES),
+            max_streams=_int(env, "WIKISMITH_MAX_STREAMS", _MAX_STREAMS),
+            request_timeout=float(_int(env, "WIKISMITH_REQUEST_TIMEOUT", int(_TIMEOUT))),
+        )
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    config: AppConfig
+    router: Router
+    metrics: Metrics
+    auth: Auth
+    limits: ServerLimits
+    streams: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)  # lazily built services (wiki store, embedders, …)
+
+    @property
+    def local_roots(self) -> tuple[Path, ...]:
+        return self.settings.local_roots
+
+    def known_target(self, name: str) -> bool:
+        """A configured model, a catalogue model, a route or `auto` (not an arbitrary custom model name)."""
+        if name == "auto" or name in self.config.generator.routes or self.router.catalogue.get(name) is not None:
+            return True
+        provider, _, model = name.partition("/")
+        cfg = self.config.generator.providers.get(provider)
+        return cfg is not None and model in cfg.models
+
+    def acquire_stream(self) -> None:
+        """Take one of the `max_streams` concurrent streams, or refuse with 429 at once (a queue would only
+        hide overload). Pair with `release_stream()` when the stream ends, however it ends."""
+        if self.streams >= self.limits.max_streams:
+            raise HTTPProblem(
+                429,
+                f"too many concurrent streams (limit {self.limits.max_streams}); try again shortly",
+                code="too_many_streams",
+                retry_after=1,
+            )
+        self.streams += 1
+        self.metrics.streams.inc()
+
+    def release_stream(self) -> None:
+        self.streams -= 1
+        self.metrics.streams.dec()
+
+
+def state(conn: HTTPConnection) -> ServerState:
+    server: ServerState = conn.app.state.server
+    return server

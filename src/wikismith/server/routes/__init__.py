@@ -1,0 +1,1 @@
+"""Route modules: one per API family, each exposing an `APIRouter` named `router`."""

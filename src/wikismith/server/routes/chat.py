@@ -1,0 +1,276 @@
+"""DeepWiki's RAG chat over `wikismith.chat.chat_stream` (the flow is written once there; this module only
+parses requests and shapes events): `POST /chat/completions/stream` and `WS /ws/chat`.
+
+HTTP, by default DeepWiki's format: the answer's text chunks, concatenated, as the body (no framing). An error
+before the first chunk is an HTTP error (400/404/422 for the request, 4xx/5xx for the model); an error after it
+ends the body abruptly (no final chunk), so a client sees an incomplete response rather than an error passed
+off as answer text. With `Accept: text/event-stream`, real SSE with typed events: `sources`, `delta`,
+`reasoning`, `notice`, `usage`, then `done`, or `error` (`{"error": {message, type, code}}`).
+
+WebSocket, DeepWiki's protocol: one JSON request frame in, raw text frames out, a normal close at the end;
+failures as an `Error: …` text frame, then the close. A client that goes away cancels the model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from wikismith.chat import ChatEvent, ChatInput, ContextDropped, IndexCache, Sources, chat_stream
+from wikismith.config.models import ConfigError
+from wikismith.llm.errors import LLMError
+from wikismith.llm.events import Finish, ReasoningDelta, Routed, TextDelta, UsageReport
+from wikismith.llm.types import Attempt, Usage
+from wikismith.rag.source import SourceError
+from wikismith.server.deps import ServerState, state
+from wikismith.server.errors import HTTPProblem, source_error_status, stream_error_payload
+from wikismith.server.routes.openai import usage_body
+from wikismith.server.schemas import openapi_body
+from wikismith.server.streaming import AbortStream, StreamResponse
+
+router = APIRouter(tags=["DeepWiki chat"])
+log = logging.getLogger("wikismith.server")
+_SCHEMA = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": ChatInput.model_json_schema()}}}
+}
+_DEEPWIKI_400 = ("No messages provided", "Last message must be from the user")
+
+
+def parse_chat(body: bytes | str, max_messages: int) -> ChatInput:
+    """The request, validated before anything else happens. DeepWiki's 400s for the messages; 422 otherwise."""
+    try:
+        inp = ChatInput.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        for message in _DEEPWIKI_400:
+            if message in str(first["msg"]):
+                raise HTTPProblem(400, message, code="invalid_messages", param="messages") from None
+        if first["type"] == "json_invalid":
+            raise HTTPProblem(422, f"request body is not valid JSON: {first['msg']}", code="invalid_json") from None
+        loc = ".".join(str(p) for p in first["loc"])
+        raise HTTPProblem(422, f"invalid request: {loc}: {first['msg']}", code="invalid_request", param=loc) from None
+    if len(inp.messages) > max_messages:
+        raise HTTPProblem(
+            400, f"too many messages: {len(inp.messages)} (limit {max_messages})", code="too_many_messages"
+        )
+    return inp
+
+
+def index_cache(server: ServerState) -> IndexCache:
+    """This app's repositories, indexes and embedders (not the process-wide cache: embedder connections
+    belong to the server's event loop and are closed with the app)."""
+    cache = server.extras.get("index_cache")
+    if cache is None:
+        cache = server.extras["index_cache"] = IndexCache()
+    assert isinstance(cache, IndexCache)
+    return cache
+
+
+async def close_index_cache(server: ServerState) -> None:
+    cache = server.extras.pop("index_cache", None)
+    if cache is not None:
+        await cache.aclose()
+
+
+def _events(server: ServerState, inp: ChatInput) -> AsyncIterator[ChatEvent]:
+    events = chat_stream(
+        server.router, server.settings, server.config, inp, local_roots=server.local_roots, cache=index_cache(server)
+    )
+    return _observed(server, events)
+
+
+async def _observed(server: ServerState, events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
+    """Pass events through, recording the call in the metrics (target, tokens, cost, fallbacks)."""
+    target: str = "unrouted"
+    usage: Usage | None = None
+    attempts: tuple[Attempt, ...] = ()
+    try:
+        async for event in events:
+            if isinstance(event, Routed):
+                target, attempts = event.target, event.attempts
+            elif isinstance(event, UsageReport):
+                usage = event.usage
+            yield event
+    except LLMError:
+        server.metrics.observe_call(target, usage, attempts, ok=False)
+        raise
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    server.metrics.observe_call(target, usage, (*attempts, Attempt(target=target, ok=True)))
+
+
+_ANSWER_STARTED = frozenset({"routed", "text", "reasoning", "tool_call"})
+
+
+async def _until_answer(events: AsyncIterator[ChatEvent]) -> list[ChatEvent]:
+    """Events up to the moment the model starts answering (the repository is open and indexed, the sources
+    are known and a target has been chosen). Any failure until then is an HTTP error, not a broken stream."""
+    held: list[ChatEvent] = []
+    try:
+        async for event in events:
+            held.append(event)
+            if event.type in _ANSWER_STARTED:
+                break
+    except SourceError as exc:
+        raise HTTPProblem(source_error_status(exc), str(exc), code=type(exc).__name__) from None
+    return held
+
+
+@router.post("/chat/completions/stream", openapi_extra=openapi_body(ChatInput), summary="RAG chat about a repository")
+async def chat_completions_stream(request: Request) -> Response:
+    server = state(request)
+    server.auth.bearer(request.headers)
+    inp = parse_chat(await request.body(), server.limits.max_messages)
+    sse = "text/event-stream" in request.headers.get("accept", "")
+    server.acquire_stream()
+    events = _events(server, inp)
+    try:
+        held = await _until_answer(events)
+    except BaseException:
+        server.release_stream()
+        await events.aclose()  # type: ignore[attr-defined]
+        raise
+    if sse:
+        return StreamResponse(_sse(held, events), on_close=server.release_stream)
+    body = _plain(held, events)
+    return StreamResponse(body, media_type="text/plain; charset=utf-8", on_close=server.release_stream)
+
+
+async def _plain(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+    for event in held:
+        if isinstance(event, TextDelta) and event.text:
+            yield event.text.encode()
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta) and event.text:
+                yield event.text.encode()
+    except LLMError as error:
+        log.warning("chat answer broke after it started: %s", error)
+        raise AbortStream from error
+
+
+def _frame(name: str, data: Any) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _sse_frame(event: ChatEvent) -> bytes | None:
+    if isinstance(event, TextDelta):
+        return _frame("delta", {"text": event.text})
+    if isinstance(event, ReasoningDelta):
+        return _frame("reasoning", {"text": event.text})
+    if isinstance(event, Sources):
+        sources = [
+            {"path": s.chunk.path, "start_line": s.chunk.start_line, "end_line": s.chunk.end_line, "score": s.score}
+            for s in event.chunks
+        ]
+        return _frame("sources", {"sources": sources})
+    if isinstance(event, ContextDropped):
+        return _frame("notice", {"context_dropped": event.reason})
+    if isinstance(event, UsageReport):
+        return _frame("usage", usage_body(event.usage))
+    return None
+
+
+async def _sse(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+    target: str | None = None
+    finish: str | None = None
+    try:
+        async for event in _chain(held, events):
+            frame = _sse_frame(event)
+            if frame is not None:
+                yield frame
+            elif isinstance(event, Routed):
+                target = event.target
+            elif isinstance(event, Finish):
+                finish = event.reason
+    except LLMError as error:
+        yield _frame("error", stream_error_payload(error))
+        return
+    yield _frame("done", {"finish_reason": finish, "target": target})
+
+
+async def _chain(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
+    for event in held:
+        yield event
+    async for event in events:
+        yield event
+
+
+# --- WebSocket ------------------------------------------------------------------------------------------------
+
+
+@router.websocket("/ws/chat")
+async def ws_chat(websocket: WebSocket) -> None:
+    await websocket.accept()
+    server = state(websocket)
+    try:
+        server.auth.bearer(_ws_headers(websocket))
+        inp = parse_chat(await websocket.receive_text(), server.limits.max_messages)
+        server.acquire_stream()
+    except WebSocketDisconnect:
+        return
+    except HTTPProblem as problem:
+        await _close_with_error(websocket, problem.message)
+        return
+    try:
+        await _relay(server, websocket, inp)
+    finally:
+        server.release_stream()
+
+
+def _ws_headers(websocket: WebSocket) -> dict[str, str]:
+    """Browsers cannot set headers on a WebSocket: a gateway key may come as `?api_key=` instead."""
+    headers = dict(websocket.headers)
+    key = websocket.query_params.get("api_key")
+    if key and "authorization" not in headers:
+        headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+async def _relay(server: ServerState, websocket: WebSocket, inp: ChatInput) -> None:
+    """Send the answer's text frames; stop the model call as soon as the client disconnects."""
+    pump = asyncio.ensure_future(_send_answer(server, websocket, inp))
+    watch = asyncio.ensure_future(_wait_disconnect(websocket))
+    try:
+        await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump, watch):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
+                await task
+
+
+async def _send_answer(server: ServerState, websocket: WebSocket, inp: ChatInput) -> None:
+    events = _events(server, inp)
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta) and event.text:
+                await websocket.send_text(event.text)
+    except (LLMError, ConfigError, SourceError) as exc:
+        await _close_with_error(websocket, str(exc))
+        return
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    await websocket.close()
+
+
+async def _wait_disconnect(websocket: WebSocket) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _close_with_error(websocket: WebSocket, message: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await websocket.send_text(f"Error: {message}")
+        await websocket.close()

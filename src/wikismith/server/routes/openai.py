@@ -1,0 +1,255 @@
+"""The OpenAI-compatible gateway: `POST /v1/chat/completions`, `GET /v1/models`, `POST /v1/embeddings`.
+
+The body is validated once from its raw bytes and answered with `orjson` from plain dicts (no response models
+on the hot path). Which target served is in the `x-wikismith-target` header and the body's `target` field.
+Streams are OpenAI's SSE: a role chunk, content chunks, a chunk with `finish_reason`, a usage chunk with
+empty `choices` when `stream_options.include_usage` is set, then `data: [DONE]`. An error before the first
+token is a plain HTTP error; after it, a final `data: {"error": {...}}` event (which the OpenAI SDKs raise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from wikismith.llm.errors import LLMError
+from wikismith.llm.events import (
+    Finish,
+    ReasoningDelta,
+    Routed,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
+from wikismith.llm.types import Attempt, ChatRequest, ChatResponse, Usage
+from wikismith.server import embeddings
+from wikismith.server.deps import ServerState, state
+from wikismith.server.errors import HTTPProblem, stream_error_payload
+from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, first_problem, openapi_body
+from wikismith.server.streaming import StreamResponse, unless_disconnected
+
+router = APIRouter(tags=["OpenAI-compatible gateway"])
+_M = TypeVar("_M", bound=BaseModel)
+_PASS_THROUGH_SKIP = frozenset({"stream", "stream_options", "n", "user"})
+_JSON = "application/json"
+
+
+def parse_body(model: type[_M], body: bytes) -> _M:
+    """Validate raw JSON bytes into `model`, or a 400 naming the first problem."""
+    if not body:
+        raise HTTPProblem(400, "request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        message, param = first_problem(exc)
+        raise HTTPProblem(400, message, code="invalid_request", param=param) from None
+
+
+def to_chat_request(body: ChatCompletionBody, tag: str | None, max_messages: int) -> ChatRequest:
+    if len(body.messages) > max_messages:
+        raise HTTPProblem(
+            400, f"too many messages: {len(body.messages)} (limit {max_messages})", code="too_many_messages"
+        )
+    try:
+        messages = [m.to_message() for m in body.messages]
+    except (ValueError, ValidationError) as exc:
+        raise HTTPProblem(400, f"invalid request: messages: {exc}", code="invalid_request", param="messages") from None
+    extra = {k: v for k, v in (body.model_extra or {}).items() if k not in _PASS_THROUGH_SKIP}
+    if body.models:
+        extra["models"] = body.models
+    return ChatRequest(model=body.model, messages=messages, params=body.params(), extra=extra, tag=tag)
+
+
+def usage_body(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    out: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+    }
+    if usage.cost is not None:
+        out["cost"] = usage.cost
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    if usage.cached_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+    return out
+
+
+def completion_body(response: ChatResponse, model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    elif response.text == "":
+        message["content"] = ""
+    if response.reasoning:
+        message["reasoning"] = response.reasoning
+    return {
+        "id": response.id or f"chatcmpl-{os.urandom(12).hex()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": response.target or model,
+        "target": response.target,
+        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason or "stop"}],
+        "usage": usage_body(response.usage),
+    }
+
+
+@router.post("/v1/chat/completions", openapi_extra=openapi_body(ChatCompletionBody), summary="Chat completion")
+async def chat_completions(request: Request) -> Response:
+    server = state(request)
+    tag = server.auth.bearer(request.headers)
+    body = parse_body(ChatCompletionBody, await request.body())
+    chat_request = to_chat_request(body, tag, server.limits.max_messages)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return await _stream(server, request, chat_request, include_usage)
+    try:
+        async with asyncio.timeout(server.limits.request_timeout):
+            response = await unless_disconnected(request.receive, server.router.complete(chat_request))
+    except LLMError as error:
+        server.metrics.observe_call(chat_request.model, None, getattr(error, "attempts", None) or [], ok=False)
+        raise
+    except TimeoutError:
+        limit = server.limits.request_timeout
+        raise HTTPProblem(408, f"no answer within {limit:g} s (WIKISMITH_REQUEST_TIMEOUT)", code="timeout") from None
+    target = response.target or chat_request.model
+    server.metrics.observe_call(target, response.usage, response.attempts)
+    content = orjson.dumps(completion_body(response, chat_request.model))
+    return Response(content, media_type=_JSON, headers={"x-wikismith-target": target})
+
+
+async def _stream(server: ServerState, request: Request, chat_request: ChatRequest, include_usage: bool) -> Response:
+    """Start the stream before answering, so an error before the first token is a real HTTP status and the
+    serving target is known for the `x-wikismith-target` header."""
+    server.acquire_stream()
+    events = server.router.stream(chat_request)
+    try:
+        first = await unless_disconnected(request.receive, anext(events))
+    except BaseException as error:
+        server.release_stream()
+        await events.aclose()  # type: ignore[attr-defined]
+        if isinstance(error, StopAsyncIteration):
+            raise HTTPProblem(502, "the model returned an empty stream", code="empty_response") from None
+        if isinstance(error, LLMError):
+            server.metrics.observe_call(chat_request.model, None, getattr(error, "attempts", None) or [], ok=False)
+        raise
+    target = first.target if isinstance(first, Routed) else chat_request.model
+    sse = _sse(server, events, first, target, include_usage)
+    headers = {"x-wikismith-target": target, "cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamResponse(sse, headers=headers, on_close=server.release_stream)
+
+
+class _Chunks:
+    """Encodes the chunks of one stream. The envelope (id, created, model) is serialised once; each chunk is
+    that prefix, the delta and a fixed suffix, so a token costs one small `orjson.dumps`."""
+
+    def __init__(self, target: str) -> None:
+        self.head: dict[str, Any] = {"id": f"chatcmpl-{os.urandom(12).hex()}", "object": "chat.completion.chunk"}
+        self.head.update(created=int(time.time()), model=target)
+        self.prefix = b"data: " + orjson.dumps(self.head)[:-1] + b',"choices":[{"index":0,"delta":'
+
+    def delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        end = (
+            b',"finish_reason":null}]}\n\n'
+            if finish is None
+            else b',"finish_reason":' + orjson.dumps(finish) + b"}]}\n\n"
+        )
+        return self.prefix + orjson.dumps(delta) + end
+
+    def event(self, payload: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps({**self.head, **payload}) + b"\n\n"
+
+
+def _delta(event: StreamEvent) -> dict[str, Any] | None:
+    if isinstance(event, TextDelta):
+        return {"content": event.text}
+    if isinstance(event, ReasoningDelta):
+        return {"reasoning": event.text}
+    if isinstance(event, ToolCallDelta):
+        call: dict[str, Any] = {"index": event.index, "type": "function", "function": {"arguments": event.arguments}}
+        if event.id:
+            call["id"] = event.id
+        if event.name:
+            call["function"]["name"] = event.name
+        return {"tool_calls": [call]}
+    return None
+
+
+async def _sse(
+    server: ServerState, events: AsyncIterator[StreamEvent], first: StreamEvent, target: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    chunks = _Chunks(target)
+    usage: Usage | None = None
+    finish: str | None = None
+    attempts = (*(first.attempts if isinstance(first, Routed) else ()), Attempt(target=target, ok=True))
+    yield chunks.delta({"role": "assistant", "content": ""})
+    try:
+        event: StreamEvent | None = None if isinstance(first, Routed) else first
+        while True:
+            if event is not None:
+                delta = _delta(event)
+                if delta is not None:
+                    yield chunks.delta(delta)
+                elif isinstance(event, UsageReport):
+                    usage = event.usage
+                elif isinstance(event, Finish):
+                    finish = event.reason
+            event = await anext(events, None)
+            if event is None:
+                break
+        yield chunks.delta({}, finish or "stop")
+        if include_usage:
+            yield chunks.event({"choices": [], "usage": usage_body(usage)})
+        server.metrics.observe_call(target, usage, attempts)
+    except LLMError as error:
+        server.metrics.observe_call(target, usage, attempts, ok=False)
+        choices = [{"index": 0, "delta": {}, "finish_reason": "error"}]
+        yield chunks.event({**stream_error_payload(error), "choices": choices})
+    yield b"data: [DONE]\n\n"
+
+
+@router.get("/v1/models", summary="Models in the catalogue")
+async def list_models(request: Request) -> Response:
+    server = state(request)
+    server.auth.bearer(request.headers)
+    cached = server.extras.get("models_body")
+    if cached is None:
+        models = await server.router.list_models()
+        data = [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": 0,
+                "owned_by": m.provider,
+                "name": m.name or m.model,
+                "context_length": m.context_length,
+                "pricing": {"prompt": m.prompt_price, "completion": m.completion_price},
+            }
+            for m in models
+        ]
+        routes = [*server.config.generator.routes, "auto"]
+        data += [{"id": r, "object": "model", "created": 0, "owned_by": "wikismith-route"} for r in routes]
+        cached = server.extras["models_body"] = orjson.dumps({"object": "list", "data": data})
+    return Response(cached, media_type=_JSON)
+
+
+@router.post("/v1/embeddings", openapi_extra=openapi_body(EmbeddingsBody), summary="Embeddings")
+async def create_embeddings(request: Request) -> Response:
+    server = state(request)
+    server.auth.bearer(request.headers)
+    body = parse_body(EmbeddingsBody, await request.body())
+    return Response(orjson.dumps(await embeddings.embed(server, body)), media_type=_JSON)

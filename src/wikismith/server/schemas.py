@@ -1,0 +1,186 @@
+"""Request bodies parsed from outside (pydantic, validated once from the raw JSON bytes) and the small response
+models that document the API's shapes in the OpenAPI schema.
+
+OpenAI's chat body: unknown top-level fields are kept and passed to the provider untouched (OpenRouter's
+`provider`, `transforms`, `plugins`, …); `models` is wikismith's fallback list.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wikismith.llm.types import GenerationParams, Message, ToolCall
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ToolCallFunction(BaseModel):
+    name: str
+    arguments: str = ""
+
+
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+    def to_message(self) -> Message:
+        content = self.content
+        if isinstance(content, list):
+            if any(p.type != "text" or p.text is None for p in content):
+                raise ValueError("only text content parts are supported")
+            content = "".join(p.text or "" for p in content)
+        calls = None
+        if self.tool_calls:
+            calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in self.tool_calls]
+        role = "system" if self.role == "developer" else self.role
+        return Message(role=role, content=content, name=self.name, tool_calls=calls, tool_call_id=self.tool_call_id)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class ChatCompletionBody(BaseModel):
+    """`POST /v1/chat/completions`. Parameter ranges are OpenAI's."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=300)
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    models: list[str] | None = Field(None, max_length=20, description="fallback models, tried in order")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, gt=0)
+    max_completion_tokens: int | None = Field(None, gt=0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    n: int | None = Field(None, ge=1, le=1, description="only 1 is supported")
+    user: str | None = None
+
+    def params(self) -> GenerationParams:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        fields: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_tokens": self.max_tokens or self.max_completion_tokens,
+            "stop": stop,
+            "seed": self.seed,
+            "presence_penalty": self.presence_penalty,
+            "frequency_penalty": self.frequency_penalty,
+            "response_format": self.response_format,
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "reasoning": self.reasoning,
+        }
+        # Only the fields the caller set, so config defaults stay in force for the rest.
+        return GenerationParams(**{k: v for k, v in fields.items() if v is not None})
+
+
+class EmbeddingsBody(BaseModel):
+    """`POST /v1/embeddings`. `model` is an embedder name from embedder.json (`local`, `embedder_ollama`, …)
+    or `default`."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=300)
+    input: str | list[str] = Field(description="text or list of texts (token arrays are not supported)")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, gt=0)
+    user: str | None = None
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class AuthCode(BaseModel):
+    code: str
+
+
+class LanguageConfig(BaseModel):
+    supported_languages: dict[str, str]
+    default: str
+
+
+class ModelEntry(BaseModel):
+    id: str
+    name: str
+
+
+class ProviderEntry(BaseModel):
+    id: str
+    name: str
+    models: list[ModelEntry]
+    supportsCustomModel: bool = False
+
+
+class ModelsConfig(BaseModel):
+    providers: list[ProviderEntry]
+    defaultProvider: str
+
+
+class Health(BaseModel):
+    status: str
+    timestamp: str
+    service: str
+
+
+class LocalStructure(BaseModel):
+    file_tree: str
+    readme: str
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str | None]:
+    """A one-line message naming the first invalid field, and that field's path (OpenAI's `param`)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    if first["type"] == "json_invalid":
+        return f"request body is not valid JSON: {first['msg']}", None
+    where = f"{loc}: " if loc else ""
+    return f"invalid request: {where}{first['msg']}{more}", loc or None
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as the JSON request body of a route that parses its body itself
+    (pydantic's `$defs` inlined, since they would not resolve inside the OpenAPI document)."""
+    schema = model.model_json_schema()
+    body = _inline(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}

@@ -1,0 +1,105 @@
+"""`wikismith index` and `wikismith ask`, end to end over real sockets (the emulator serves chat and embeddings)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tests.rag.conftest import SAMPLE, write_tree
+from tests.support.emulator import Emulator, Reply
+from wikismith.cli import ask, index
+
+Invoke = Callable[..., typer.testing.Result]
+
+
+@pytest.fixture
+def cli(home: Path, tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    generator = {
+        "default_provider": "emu",
+        "providers": {
+            "emu": {
+                "client_class": "OpenAICompatibleClient",
+                "default_model": "m",
+                "supportsCustomModel": True,
+                "base_url": emulator.base_url,
+                "api_key": "${EMU_KEY}",
+                "models": {"m": {}},
+            }
+        },
+    }
+    embedder = {
+        "default": "emu",
+        "embedder_emu": {
+            "client_class": "OpenAIClient",
+            "initialize_kwargs": {"api_key": "${EMU_KEY}", "base_url": emulator.base_url},
+            "model_kwargs": {"model": "text-embedding-3-small", "dimensions": 16},
+        },
+    }
+    (config_dir / "generator.json").write_text(json.dumps(generator))
+    (config_dir / "embedder.json").write_text(json.dumps(embedder))
+    monkeypatch.setenv("WIKISMITH_CONFIG_DIR", str(config_dir))
+    monkeypatch.setenv("EMU_KEY", "emu-key-abcdef")
+    app = typer.Typer()
+    for module in (index, ask):
+        module.register(app)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> typer.testing.Result:
+        return runner.invoke(app, list(args))
+
+    return invoke
+
+
+def test_index_prints_counts_and_a_second_run_embeds_nothing(cli: Invoke, tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", {**SAMPLE, "logo.png": b"\x89PNG\x00\x00", "node_modules/x.js": "x\n"})
+    first = cli("index", str(repo), "--json")
+    assert first.exit_code == 0, first.output
+    data = orjson.loads(first.stdout)
+    assert data["files_indexed"] == 4 and data["files_embedded"] == 4
+    assert data["skipped"] == {"excluded_dir": 1, "excluded_file": 1}
+    assert data["chunks"] >= 4 and data["seconds"] >= 0
+    again = orjson.loads(cli("index", str(repo), "--json").stdout)
+    assert again["files_embedded"] == 0 and again["chunks"] == data["chunks"]
+    text = cli("index", str(repo)).stdout
+    assert "4 indexed" in text and "excluded_dir 1" in text
+
+
+def test_index_reports_a_missing_repository_cleanly(cli: Invoke, tmp_path: Path) -> None:
+    result = cli("index", str(tmp_path / "missing"))
+    assert result.exit_code == 1
+    assert "not found" in result.output
+
+
+def test_ask_streams_the_answer_and_ends_with_sources(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    emulator.script("m", Reply(text="Mail goes through smtp_send (src/mailer.py:1-3)."))
+    result = cli("ask", str(repo), "How is mail sent?", "--provider", "emu", "--model", "m")
+    assert result.exit_code == 0, result.output
+    assert "Mail goes through smtp_send" in result.stdout
+    tail = result.stdout.split("Sources:", 1)[1]
+    assert "- src/mailer.py:1-3" in tail
+    sent = emulator.chat_requests()[-1].json["messages"]
+    assert sent[0]["role"] == "system" and "<START_OF_CONTEXT>" in sent[-1]["content"]
+
+
+def test_ask_rejects_an_unknown_provider_before_indexing(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    result = cli("ask", str(tmp_path / "missing"), "q", "--provider", "nope")
+    assert result.exit_code == 2
+    assert "nope" in result.output
+    assert emulator.requests == []
+
+
+def test_index_filters_from_the_command_line(cli: Invoke, tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    excluded = orjson.loads(cli("index", str(repo), "--json", "--exclude-dir", "docs").stdout)
+    assert excluded["files_indexed"] == 3 and excluded["skipped"] == {"excluded_dir": 1}
+    only = orjson.loads(cli("index", str(repo), "--json", "--include-file", "*.py").stdout)
+    assert only["files_indexed"] == 2 and only["skipped"] == {"not_included": 2}

@@ -1,0 +1,126 @@
+"""The official `openai` SDK, unchanged, against wikismith serving the provider emulator."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.server.conftest import API_KEY, UPSTREAM_KEY, LiveServer, ServerFactory, emulator_providers
+from tests.support.emulator import DEFAULT_TEXT, Emulator, error, mid_stream_error
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def client(server: LiveServer, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=10)
+
+
+def test_chat_completion_returns_text_usage_and_target(emu_server: LiveServer, emulator: Emulator) -> None:
+    raw = client(emu_server).chat.completions.with_raw_response.create(model="emu/m1", messages=USER)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == DEFAULT_TEXT
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert raw.headers["x-wikismith-target"] == "emu/m1"
+    assert completion.model_extra is not None and completion.model_extra["target"] == "emu/m1"
+    sent = emulator.chat_requests()[-1]
+    assert sent.json["model"] == "m1"
+    assert sent.json["messages"] == USER
+
+
+def test_streaming_yields_the_text_then_a_usage_chunk(emu_server: LiveServer) -> None:
+    stream = client(emu_server).chat.completions.create(
+        model="emu/m1", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == DEFAULT_TEXT
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_streaming_without_include_usage_sends_no_usage_chunk(emu_server: LiveServer) -> None:
+    chunks = list(client(emu_server).chat.completions.create(model="emu/m1", messages=USER, stream=True))
+    assert all(c.choices for c in chunks)
+
+
+def test_models_lists_the_catalogue_and_routes(emu_server: LiveServer) -> None:
+    ids = [m.id for m in client(emu_server).models.list()]
+    assert "emu/m1" in ids and "emu/m2" in ids
+    assert "auto" in ids
+
+
+def test_embeddings_float_and_sdk_default_base64(emu_server: LiveServer, emulator: Emulator) -> None:
+    sdk = client(emu_server)
+    default = sdk.embeddings.create(model="emu", input=["alpha", "beta"])  # the SDK asks for base64
+    floats = sdk.embeddings.create(model="emu", input="alpha", encoding_format="float")
+    assert len(default.data) == 2 and len(default.data[0].embedding) == emulator.embedding_dim
+    assert default.data[0].embedding == pytest.approx(floats.data[0].embedding, abs=1e-6)
+    assert default.usage.prompt_tokens > 0
+
+
+def test_unknown_embedder_is_not_found(emu_server: LiveServer) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client(emu_server).embeddings.create(model="nope", input="x")
+    assert "unknown embedder" in str(info.value)
+
+
+def test_unknown_model_is_not_found(emu_server: LiveServer, emulator: Emulator) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client(emu_server).chat.completions.create(model="nope/m1", messages=USER)
+    assert "unknown provider 'nope'" in str(info.value)
+    assert emulator.chat_requests() == []
+
+
+def test_context_too_long_is_a_400_with_its_code(emu_server: LiveServer, emulator: Emulator) -> None:
+    emulator.script("m1", error(400, "too long", metadata={"error_type": "context_length_exceeded"}))
+    with pytest.raises(openai.BadRequestError) as info:
+        client(emu_server).chat.completions.create(model="emu/m1", messages=USER)
+    assert info.value.code == "context_length_exceeded"
+
+
+def test_rate_limit_is_a_429_with_retry_after(start_server: ServerFactory, emulator: Emulator) -> None:
+    server = start_server(emulator_providers(emulator.base_url), WIKISMITH_ROUTER_DEADLINE="1")
+    emulator.script("m1", error(429, "slow down", retry_after=30))
+    with pytest.raises(openai.RateLimitError) as info:
+        client(server).chat.completions.create(model="emu/m1", messages=USER)
+    assert int(info.value.response.headers["retry-after"]) >= 29
+
+
+def test_upstream_failure_falls_back_to_the_models_list(emu_server: LiveServer, emulator: Emulator) -> None:
+    emulator.script("m1", error(503, "overloaded"))
+    raw = client(emu_server).chat.completions.with_raw_response.create(
+        model="emu/m1", messages=USER, extra_body={"models": ["emu/m2"]}
+    )
+    assert raw.headers["x-wikismith-target"] == "emu/m2"
+    assert raw.parse().choices[0].message.content == DEFAULT_TEXT
+
+
+def test_mid_stream_failure_raises_in_the_sdk_after_the_partial_text(
+    emu_server: LiveServer, emulator: Emulator
+) -> None:
+    emulator.script("m1", mid_stream_error(text="partial answer here"))
+    seen: list[str] = []
+    with pytest.raises(openai.APIError):
+        for chunk in client(emu_server).chat.completions.create(model="emu/m1", messages=USER, stream=True):
+            if chunk.choices:
+                seen.append(chunk.choices[0].delta.content or "")
+    assert "".join(seen).startswith("partial")
+
+
+def test_gateway_keys_are_required_when_configured(start_server: ServerFactory, emulator: Emulator) -> None:
+    server = start_server(emulator_providers(emulator.base_url), WIKISMITH_API_KEYS=f"other-key-999999,{API_KEY}")
+    with pytest.raises(openai.AuthenticationError):
+        client(server, "wrong-key-000000").chat.completions.create(model="emu/m1", messages=USER)
+    ok = client(server, API_KEY).chat.completions.create(model="emu/m1", messages=USER)
+    assert ok.choices[0].message.content == DEFAULT_TEXT
+    assert len(emulator.chat_requests()) == 1
+
+
+def test_the_upstream_key_never_reaches_the_client(emu_server: LiveServer, emulator: Emulator) -> None:
+    emulator.script("m1", error(401, f"bad key {UPSTREAM_KEY}"))
+    with pytest.raises(openai.AuthenticationError) as info:
+        client(emu_server).chat.completions.create(model="emu/m1", messages=USER)
+    assert UPSTREAM_KEY not in str(info.value.body) and UPSTREAM_KEY not in info.value.response.text

@@ -1,0 +1,134 @@
+"""The wiki cache: DeepWiki's WikiCacheData shape on disk, safe names, no tokens, listing and export formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from wikismith.wiki.store import (
+    RepoInfo,
+    WikiCacheData,
+    WikiPage,
+    WikiStore,
+    WikiStructure,
+    export_filename,
+    export_json,
+    export_markdown,
+)
+
+PAGE = WikiPage(id="page-1", title="Overview", content="# Overview", filePaths=["a.py"], relatedPages=["page-2"])
+PAGE2 = WikiPage(id="page-2", title="Usage", content="# Usage", filePaths=[], importance="low")
+
+
+def cache(owner: str = "o", repo: str = "r", token: str | None = None) -> WikiCacheData:
+    structure = WikiStructure(title="T", description="D", pages=[PAGE.model_copy(update={"content": ""}), PAGE2])
+    return WikiCacheData(
+        wiki_structure=structure,
+        generated_pages={"page-1": PAGE, "page-2": PAGE2},
+        repo=RepoInfo(owner=owner, repo=repo, type="github", token=token, repoUrl=f"https://github.com/{owner}/{repo}"),
+        provider="openrouter",
+        model="openai/gpt-4o",
+    )
+
+
+def test_put_writes_deepwiki_file_name_and_camel_case_keys(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    path = store.put("o", "r", "github", "en", cache())
+    assert path.name == "deepwiki_cache_github_o_r_en.json"
+    raw = json.loads(path.read_text())
+    assert set(raw) == {"wiki_structure", "generated_pages", "repo_url", "repo", "provider", "model"}
+    assert raw["wiki_structure"]["pages"][0]["filePaths"] == ["a.py"]
+    assert raw["generated_pages"]["page-1"]["relatedPages"] == ["page-2"]
+    assert "rootSections" in raw["wiki_structure"]
+    assert raw["repo"]["repoUrl"] == "https://github.com/o/r"
+
+
+def test_get_returns_what_was_put(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache())
+    got = store.get("o", "r", "github", "en")
+    assert got is not None
+    assert got.generated_pages["page-1"].content == "# Overview"
+    assert store.get("o", "r", "github", "ja") is None
+
+
+def test_token_is_never_written_or_returned(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    path = store.put("o", "r", "github", "en", cache(token="ghp_secretsecret123"))
+    assert "ghp_secretsecret123" not in path.read_text()
+    got = store.get("o", "r", "github", "en")
+    assert got is not None and got.repo is not None and got.repo.token is None
+
+
+def test_hostile_names_stay_inside_the_cache_directory(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path / "cache")
+    path = store.put("../../etc", "x/../../y", "git/hub", "en", cache("../../etc", "x/../../y"))
+    assert path.parent == tmp_path / "cache"
+    assert store.get("../../etc", "x/../../y", "git/hub", "en") is not None
+
+
+def test_a_file_recorded_for_another_repository_is_a_miss(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("a_b", "c", "github", "en", cache("a_b", "c"))
+    assert store.get("a", "b_c", "github", "en") is None
+    assert store.files_for("a", "b_c", "github") == []
+
+
+def test_delete_removes_one_language_only(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache())
+    store.put("o", "r", "github", "ja", cache())
+    assert store.delete("o", "r", "github", "en") is True
+    assert store.delete("o", "r", "github", "en") is False
+    assert store.get("o", "r", "github", "ja") is not None
+
+
+def test_files_for_matches_exactly_not_by_substring(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache())
+    store.put("o", "r", "github", "zh-tw", cache())
+    store.put("xo", "rr", "github", "en", cache("xo", "rr"))
+    store.put("o", "r2", "github", "en", cache("o", "r2"))
+    names = [p.name for p in store.files_for("o", "r", "github")]
+    assert names == ["deepwiki_cache_github_o_r_en.json", "deepwiki_cache_github_o_r_zh-tw.json"]
+
+
+def test_list_projects_reads_owner_with_underscore_from_the_file(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("my_org", "repo", "gitlab", "fr", cache("my_org", "repo"))
+    (tmp_path / "deepwiki_cache_github_broken_en.json").write_text("{not json")
+    [project] = store.list_projects()
+    dumped = project.model_dump(by_alias=True)
+    assert dumped["name"] == "my_org/repo"
+    assert dumped["repo_type"] == "gitlab"
+    assert dumped["language"] == "fr"
+    assert dumped["id"] == "deepwiki_cache_gitlab_my_org_repo_fr.json"
+    assert dumped["submittedAt"] > 0
+
+
+def test_list_projects_of_a_missing_directory_is_empty(tmp_path: Path) -> None:
+    assert WikiStore(tmp_path / "none").list_projects() == []
+
+
+def test_export_markdown_has_deepwiki_layout() -> None:
+    text = export_markdown("https://github.com/o/r", [PAGE, PAGE2], now=datetime(2026, 1, 2, 3, 4, 5))
+    assert text.startswith("# Wiki Documentation for https://github.com/o/r\n")
+    assert "Generated on: 2026-01-02 03:04:05" in text
+    assert "## Table of Contents\n\n- [Overview](#page-1)\n- [Usage](#page-2)" in text
+    assert "<a id='page-1'></a>\n\n## Overview" in text
+    assert "### Related Pages\n\nRelated topics: [Usage](#page-2)" in text
+    assert text.count("---") == 2
+
+
+def test_export_json_has_metadata_and_camel_case_pages() -> None:
+    data = json.loads(export_json("https://github.com/o/r", [PAGE]))
+    assert data["metadata"]["repository"] == "https://github.com/o/r"
+    assert data["metadata"]["page_count"] == 1
+    assert data["pages"][0]["filePaths"] == ["a.py"]
+
+
+def test_export_filename_uses_last_url_segment() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5)
+    assert export_filename("https://github.com/o/r/", "markdown", when) == "r_wiki_20260102_030405.md"
+    assert export_filename("https://github.com/o/r", "json", when) == "r_wiki_20260102_030405.json"

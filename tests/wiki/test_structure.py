@@ -1,0 +1,139 @@
+"""Structure XML: finding it in prose and fences, repairing it, keeping sections, cleaning ids and paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from wikismith.wiki.outline import fallback_structure
+from wikismith.wiki.structure import StructureError, clean_structure, parse_structure, repair_xml, structure_prompt
+
+XML = """<wiki_structure>
+  <title>Q&A Wiki</title>
+  <description>Tools & more</description>
+  <sections>
+    <section id="section-1"><title>Core</title>
+      <pages><page_ref>page-1</page_ref><page_ref>ghost</page_ref></pages>
+      <subsections><section_ref>section-2</section_ref></subsections></section>
+    <section id="section-2"><title>Details</title><pages><page_ref>page-2</page_ref></pages></section>
+  </sections>
+  <pages>
+    <page id="page-1"><title>Overview</title><description>All of it</description>
+      <importance>HIGH</importance>
+      <relevant_files><file_path>./src/a.py</file_path><file_path>missing.py</file_path>
+        <file_path>b.py</file_path></relevant_files>
+      <related_pages><related>page-2</related><related>page-9</related></related_pages>
+      <parent_section>section-1</parent_section></page>
+    <page id="page-2"><title>Details</title><importance>urgent</importance>
+      <relevant_files><file_path>src/a.py</file_path></relevant_files></page>
+  </pages>
+</wiki_structure>"""
+
+
+def test_parses_xml_inside_a_fence_after_prose() -> None:
+    structure = parse_structure(f"Sure! Here it is:\n```xml\n{XML}\n```\nHope that helps.")
+    assert structure.title == "Q&A Wiki"
+    assert [p.id for p in structure.pages] == ["page-1", "page-2"]
+    assert structure.pages[0].importance == "high"
+    assert structure.pages[1].importance == "medium"
+
+
+def test_keeps_sections_and_computes_root_sections() -> None:
+    structure = parse_structure(XML)
+    assert [s.id for s in structure.sections] == ["section-1", "section-2"]
+    assert structure.sections[0].subsections == ("section-2",)
+    assert structure.root_sections == ["section-1"]
+
+
+def test_repair_escapes_bare_ampersand_and_less_than_but_keeps_entities() -> None:
+    assert repair_xml("<a>x & y &amp; z &#38; 1 < 2</a>") == "<a>x &amp; y &amp; z &#38; 1 &lt; 2</a>"
+
+
+def test_control_characters_are_removed() -> None:
+    structure = parse_structure(XML.replace("Overview", "Over\x01view\x0b"))
+    assert structure.pages[0].title == "Overview"
+
+
+def test_entity_declarations_are_stripped() -> None:
+    hostile = '<!DOCTYPE x [<!ENTITY a "aaaa">]>' + XML
+    assert parse_structure(hostile).title == "Q&A Wiki"
+
+
+def test_last_complete_block_wins_over_an_echoed_template() -> None:
+    echoed = "<wiki_structure><title>[Overall title]</title><pages><page><title>broken</pages></wiki_structure>"
+    assert parse_structure(echoed + "\n" + XML).title == "Q&A Wiki"
+
+
+def test_missing_close_tag_says_the_answer_was_cut() -> None:
+    with pytest.raises(StructureError, match="no closing"):
+        parse_structure(XML[:200])
+
+
+def test_no_xml_at_all_is_an_error() -> None:
+    with pytest.raises(StructureError, match="no <wiki_structure>"):
+        parse_structure("I cannot help with that.")
+
+
+def test_syntax_error_is_reported_with_the_parser_message() -> None:
+    with pytest.raises(StructureError, match="XML syntax error"):
+        parse_structure("<wiki_structure><title>x</titl><pages><page/></pages></wiki_structure>")
+
+
+def test_pages_without_ids_get_unique_ids() -> None:
+    xml = (
+        "<wiki_structure><title>t</title><page><title>a</title></page><page id='p'><title>b</title></page>"
+        "<page id='p'><title>c</title></page></wiki_structure>"
+    )
+    assert [p.id for p in parse_structure(xml).pages] == ["page-1", "p", "p-2"]
+
+
+def test_clean_drops_missing_files_unknown_ids_and_fixes_suffix_paths() -> None:
+    structure, dropped = clean_structure(parse_structure(XML), ["src/a.py", "pkg/b.py", "README.md"])
+    first = structure.pages[0]
+    assert first.file_paths == ("src/a.py", "pkg/b.py")
+    assert first.related == ("page-2",)
+    assert structure.sections[0].pages == ("page-1",)
+    assert any("missing.py" in d for d in dropped)
+    assert any("page-9" in d for d in dropped)
+    assert any("ghost" in d for d in dropped)
+
+
+def test_to_wiki_is_deepwiki_shape() -> None:
+    wiki = parse_structure(XML).to_wiki().model_dump(by_alias=True)
+    assert wiki["id"] == "wiki"
+    assert wiki["rootSections"] == ["section-1"]
+    assert wiki["pages"][0]["filePaths"] == ["./src/a.py", "missing.py", "b.py"]
+
+
+@pytest.mark.parametrize("comprehensive", [False, True])
+def test_prompt_names_page_count_language_and_files(comprehensive: bool) -> None:
+    prompt = structure_prompt(
+        owner="o",
+        repo="r",
+        repo_type="github",
+        files=["a.py", "b.py"],
+        readme="hello",
+        language_name="Japanese (日本語)",
+        comprehensive=comprehensive,
+    )
+    assert ("8-12" if comprehensive else "4-6") in prompt
+    assert "<file_tree>\na.py\nb.py\n</file_tree>" in prompt
+    assert "Japanese (日本語)" in prompt
+    assert ("<sections>" in prompt) is comprehensive
+
+
+def test_fallback_structure_covers_the_tree_within_the_page_count() -> None:
+    files = ["README.md", "calc/__init__.py", "calc/lexer.py", "calc/parser.py", "calc/eval.py", "cli.py"]
+    structure = fallback_structure(files, title="tinycalc", comprehensive=False)
+    assert 4 <= len(structure.pages) <= 6
+    assert structure.pages[0].title == "Overview"
+    assert "README.md" in structure.pages[0].file_paths
+    covered = {f for p in structure.pages for f in p.file_paths}
+    assert covered <= set(files)
+    assert all(p.related for p in structure.pages)
+
+
+def test_fallback_comprehensive_has_sections() -> None:
+    files = [f"pkg{i}/m{j}.py" for i in range(3) for j in range(4)]
+    structure = fallback_structure(files, title="x", comprehensive=True)
+    assert 8 <= len(structure.pages) <= 12
+    assert structure.root_sections == ["section-1", "section-2"]
