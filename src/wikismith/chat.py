@@ -14,6 +14,7 @@ sent once more without the retrieved context, as DeepWiki intended.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
@@ -332,6 +333,40 @@ async def chat_stream(
         yield event
 
 
+def _cited_ranges(answer: str, spelling: str) -> list[tuple[int, int]] | None:
+    """None when `answer` never names `spelling`; else the line ranges given with it (`path:12`, `path:12-30`)."""
+    dash = "[-\u2013]"  # a hyphen or an en dash
+    pattern = rf"(?<![\w./-]){re.escape(spelling)}(?::(\d+)(?:\s*{dash}\s*(\d+))?)?(?![\w/-])"
+    found = list(re.finditer(pattern, answer))
+    if not found:
+        return None
+    return [(int(m[1]), int(m[2] or m[1])) for m in found if m[1]]
+
+
+def cited_chunks(answer: str, chunks: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    """The retrieved chunks an answer cites, best first: those of a file it names (by path, or by file name when
+    that is unique among the retrieved files) and, when it gives line ranges for the file, overlapping one of
+    them (all of the file's chunks when none overlaps). Empty when the answer cites none."""
+    paths = list(dict.fromkeys(c.chunk.path for c in chunks))
+    names = [p.rsplit("/", 1)[-1] for p in paths]
+    cited: dict[str, list[tuple[int, int]]] = {}
+    for path, name in zip(paths, names, strict=True):
+        spellings = [path] + ([name] if name != path and names.count(name) == 1 else [])
+        found = [r for r in (_cited_ranges(answer, s) for s in spellings) if r is not None]
+        if found:
+            cited[path] = [span for ranges in found for span in ranges]
+
+    def overlaps(chunk: ScoredChunk) -> bool:
+        return any(s <= chunk.chunk.end_line and chunk.chunk.start_line <= e for s, e in cited[chunk.chunk.path])
+
+    out = []
+    for path, ranges in cited.items():
+        own = [c for c in chunks if c.chunk.path == path]
+        narrowed = [c for c in own if overlaps(c)] if ranges else []
+        out.extend(narrowed or own)
+    return sorted(out, key=lambda c: -c.score)
+
+
 __all__ = [
     "PROCESS_CACHE",
     "ChatEvent",
@@ -342,5 +377,6 @@ __all__ = [
     "Sources",
     "build_messages",
     "chat_stream",
+    "cited_chunks",
     "prepare_index",
 ]

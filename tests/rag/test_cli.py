@@ -103,3 +103,23 @@ def test_index_filters_from_the_command_line(cli: Invoke, tmp_path: Path) -> Non
     assert excluded["files_indexed"] == 3 and excluded["skipped"] == {"excluded_dir": 1}
     only = orjson.loads(cli("index", str(repo), "--json", "--include-file", "*.py").stdout)
     assert only["files_indexed"] == 2 and only["skipped"] == {"not_included": 2}
+
+
+def test_ask_lists_only_the_sources_the_answer_cited(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    emulator.script("m", Reply(text="Mail goes through smtp_send (src/mailer.py:1-3)."))
+    result = cli("ask", str(repo), "How is mail sent?", "--provider", "emu", "--model", "m")
+    assert result.exit_code == 0, result.output
+    tail = result.stdout.split("Sources:", 1)[1]
+    assert [line for line in tail.splitlines() if line.startswith("- ")] == ["- src/mailer.py:1-3"]
+
+
+def test_ask_lists_every_retrieved_source_when_the_answer_cites_none(
+    cli: Invoke, tmp_path: Path, emulator: Emulator
+) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    emulator.script("m", Reply(text="It sends mail over SMTP."))
+    result = cli("ask", str(repo), "How is mail sent?", "--provider", "emu", "--model", "m")
+    assert result.exit_code == 0, result.output
+    listed = [line for line in result.stdout.split("Sources:", 1)[1].splitlines() if line.startswith("- ")]
+    assert len(listed) == 5 and {line.split(":")[0] for line in listed} == {f"- {p}" for p in SAMPLE}

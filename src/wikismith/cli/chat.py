@@ -13,16 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wikismith.cli.runtime import (
-    ModelOption,
-    ModelProviderOption,
-    ProviderOption,
-    RouteOption,
-    load,
-    model_name,
-    open_router,
-    run,
-)
+from wikismith.cli.options import MODEL, ModelChoice, grouped
+from wikismith.cli.runtime import load, open_router, run
 
 if TYPE_CHECKING:
     from wikismith.config.models import AppConfig
@@ -34,27 +26,19 @@ def register(app: typer.Typer) -> None:
     app.command("chat")(chat)
 
 
+@grouped
 def chat(
     question: Annotated[str, typer.Argument(help="What to ask.")],
-    provider: ProviderOption = None,
-    model: ModelOption = None,
-    model_provider: ModelProviderOption = None,
-    route: RouteOption = None,
+    choice: ModelChoice = MODEL,
     system: Annotated[str | None, typer.Option("--system", "-s", help="An optional system message.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Cap on the answer's length.")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=2.0)] = None,
 ) -> None:
     """Ask one question and stream the answer (default: generator.json's default provider and model)."""
-    from wikismith.config.models import ConfigError
     from wikismith.llm.types import ChatRequest, GenerationParams, Message
 
     settings, config = load()
-    try:
-        name = model_name(config, provider=provider, model=model, model_provider=model_provider, route=route)
-    except ConfigError as exc:
-        from wikismith.cli.runtime import EXIT_CONFIG_ERROR, fail
-
-        fail(str(exc), EXIT_CONFIG_ERROR)
+    name = choice.resolve(config)
     messages = ([Message(role="system", content=system)] if system else []) + [Message(role="user", content=question)]
     params = GenerationParams(max_tokens=max_tokens, temperature=temperature)
     request = ChatRequest(model=name, messages=messages, params=params, tag="cli-chat")

@@ -13,19 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wikismith.cli.runtime import (
-    EXIT_CONFIG_ERROR,
-    EXIT_MODEL_ERROR,
-    ModelOption,
-    ModelProviderOption,
-    ProviderOption,
-    RouteOption,
-    fail,
-    load,
-    model_name,
-    open_router,
-    run,
-)
+from wikismith.cli.options import MODEL, SOURCE, EmbedderOption, ModelChoice, SourceChoice, grouped
+from wikismith.cli.runtime import EXIT_CONFIG_ERROR, EXIT_MODEL_ERROR, fail, load, open_router, run
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,20 +28,11 @@ def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
 
 
+@grouped
 def generate(
     repo: Annotated[str, typer.Argument(help="A local directory or an https:// repository URL.")],
-    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag or commit to clone (remote only).")] = None,
-    repo_type: Annotated[
-        str | None, typer.Option("--repo-type", help="github, gitlab, bitbucket or local (default: from the URL).")
-    ] = None,
-    access_token: Annotated[
-        str | None,
-        typer.Option("--access-token", envvar="WIKISMITH_ACCESS_TOKEN", help="Token for a private repository."),
-    ] = None,
-    provider: ProviderOption = None,
-    model: ModelOption = None,
-    model_provider: ModelProviderOption = None,
-    route: RouteOption = None,
+    source: SourceChoice = SOURCE,
+    choice: ModelChoice = MODEL,
     language: Annotated[str | None, typer.Option("--language", "-l", help="Language code from lang.json.")] = None,
     comprehensive: Annotated[
         bool, typer.Option("--comprehensive/--concise", help="8-12 pages in sections, or 4-6 pages.")
@@ -72,23 +52,22 @@ def generate(
             show_default=False,
         ),
     ] = None,
-    embedder: Annotated[str | None, typer.Option("--embedder", help="Embedder from embedder.json.")] = None,
+    embedder: EmbedderOption = None,
 ) -> None:
     """Generate (or continue) a wiki: one Markdown file per page, README.md, wiki.json and a manifest."""
     from wikismith.config.models import ConfigError
     from wikismith.redact import register_secret
 
     settings, config = load()
-    register_secret(access_token)
-    if repo_type is not None and repo_type not in ("github", "gitlab", "bitbucket", "local"):
-        fail(f"--repo-type must be github, gitlab, bitbucket or local, not {repo_type!r}", EXIT_CONFIG_ERROR)
+    register_secret(source.access_token)
+    if source.repo_type is not None and source.repo_type not in ("github", "gitlab", "bitbucket", "local"):
+        fail(f"--repo-type must be github, gitlab, bitbucket or local, not {source.repo_type!r}", EXIT_CONFIG_ERROR)
+    name = choice.resolve(config)
     try:
-        name = model_name(config, provider=provider, model=model, model_provider=model_provider, route=route)
         options = _options(config, name, language, comprehensive, concurrency, budget, fallback_structure)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
-    source = _Source(repo, ref, repo_type, access_token, embedder)
-    summary = _run(settings, config, source, options, output)
+    summary = _run(settings, config, _Source(repo, source, embedder), options, output)
     _print_summary(summary)
     if summary.failed or summary.pending:
         failed = ", ".join(f"{p} ({r})" for p, r in summary.failed.items())
@@ -126,10 +105,9 @@ def _options(
 
 
 class _Source:
-    def __init__(
-        self, repo: str, ref: str | None, repo_type: str | None, token: str | None, embedder: str | None
-    ) -> None:
-        self.repo, self.ref, self.repo_type, self.token, self.embedder = repo, ref, repo_type, token, embedder
+    def __init__(self, repo: str, choice: SourceChoice, embedder: str | None) -> None:
+        self.repo, self.embedder = repo, embedder
+        self.ref, self.repo_type, self.token = choice.ref, choice.repo_type, choice.access_token
 
 
 def _run(settings: Settings, config: AppConfig, source: _Source, options: WikiOptions, out: Path | None) -> RunSummary:

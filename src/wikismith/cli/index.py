@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wikismith.cli.options import FILTERS, SOURCE, EmbedderOption, FilterChoice, SourceChoice, grouped
 from wikismith.cli.runtime import fail, load, run
 
 if TYPE_CHECKING:
@@ -13,74 +14,23 @@ if TYPE_CHECKING:
     from wikismith.config.settings import Settings
     from wikismith.rag import RepoIndex
 
-RefOption = Annotated[str | None, typer.Option("--ref", help="Branch, tag or full commit SHA (remote only).")]
-RepoTypeOption = Annotated[
-    str | None, typer.Option("--repo-type", help="github | gitlab | bitbucket (for hosts other than the big three).")
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--access-token",
-        envvar="WIKISMITH_ACCESS_TOKEN",
-        help="Token for a private repository (never written to disk).",
-        show_default=False,
-    ),
-]
-EmbedderOption = Annotated[
-    str | None, typer.Option("--embedder", help="An embedder.json entry: local (default), openai, ollama, …")
-]
-
-
-ExcludeDirOption = Annotated[
-    list[str] | None, typer.Option("--exclude-dir", help="Skip directories by name or path glob (repeatable).")
-]
-ExcludeFileOption = Annotated[
-    list[str] | None, typer.Option("--exclude-file", help="Skip files by name or path glob, e.g. '*.min.js'.")
-]
-IncludeDirOption = Annotated[
-    list[str] | None, typer.Option("--include-dir", help="Index only these directories (DeepWiki's inclusion mode).")
-]
-IncludeFileOption = Annotated[
-    list[str] | None, typer.Option("--include-file", help="Index only files matching these (inclusion mode).")
-]
-
-
-def file_filters(
-    exclude_dir: list[str] | None,
-    exclude_file: list[str] | None,
-    include_dir: list[str] | None,
-    include_file: list[str] | None,
-) -> FileFilters | None:
-    """The command-line filters, added to repo.json's (None when none were given)."""
-    from wikismith.config.models import FileFilters
-
-    lists = [exclude_dir or [], exclude_file or [], include_dir or [], include_file or []]
-    if not any(lists):
-        return None
-    return FileFilters(excluded_dirs=lists[0], excluded_files=lists[1], included_dirs=lists[2], included_files=lists[3])
-
 
 def register(app: typer.Typer) -> None:
     app.command("index")(index)
 
 
+@grouped
 def index(
     repo: Annotated[str, typer.Argument(help="A local directory or an https:// repository URL.")],
-    ref: RefOption = None,
-    repo_type: RepoTypeOption = None,
-    access_token: TokenOption = None,
+    source: SourceChoice = SOURCE,
     embedder: EmbedderOption = None,
-    exclude_dir: ExcludeDirOption = None,
-    exclude_file: ExcludeFileOption = None,
-    include_dir: IncludeDirOption = None,
-    include_file: IncludeFileOption = None,
+    filters: FilterChoice = FILTERS,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Build or update the index: files indexed, skipped by reason, chunks and seconds."""
     settings, config = load()
-    filters = file_filters(exclude_dir, exclude_file, include_dir, include_file)
-    source = (repo, ref, repo_type, access_token)
-    result = run(_index(settings, config, source, embedder, filters, show_progress=not as_json))
+    where = (repo, source.ref, source.repo_type, source.access_token)
+    result = run(_index(settings, config, where, embedder, filters.filters(), show_progress=not as_json))
     if as_json:
         import orjson
 

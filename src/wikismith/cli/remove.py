@@ -1,16 +1,21 @@
-"""`wikismith remove <repo>`: delete exactly that repository's clone, indexes, generated wiki and wiki cache.
+"""`wikismith remove <repo>`: delete exactly that repository's clones, indexes, generated wikis and wiki cache.
 
-Everything is found by exact names (the repository key, index directories whose manifest names the same
-repository, cache files whose recorded owner/repo match), never by substring globs, and listed before anything
-is deleted. A local directory itself is never deleted, only what wikismith stored about it.
+A remote repository is stored once per requested ref (`repo_key` holds the ref): `remove <repo>` deletes every
+ref's copy, `remove <repo> --ref X` only that ref's clone, indexes and generated wiki (the wiki cache is kept:
+it is per repository and language, not per ref). Everything is found by exact names (the repository key, or
+that key plus the `_ref-<name>-<8 hex>` suffix `repo_key` appends), never by substring globs, and confirmed by
+what was recorded where it was (a clone's FETCH_HEAD URL, an index manifest's repository and ref, a wiki run's
+manifest, a cache file's owner/repo); everything is listed before anything is deleted. A local directory itself
+is never deleted, only what wikismith stored about it.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,6 +35,9 @@ def register(app: typer.Typer) -> None:
 def remove(
     repo: Annotated[str, typer.Argument(help="The local directory or repository URL given to generate/index.")],
     repo_type: Annotated[str | None, typer.Option("--repo-type", help="github, gitlab, bitbucket or local.")] = None,
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Only this branch, tag or commit's copy (default: every ref's).")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
     """List, then delete, what wikismith stored for one repository."""
@@ -39,15 +47,18 @@ def remove(
 
     settings, _ = load()
     try:
-        ref = repo_ref(repo, repo_type)
+        target = repo_ref(repo, repo_type)
+        if ref is not None and target.local_path is not None:
+            raise SourceError("--ref applies to remote repositories only (a local directory has one copy)")
     except SourceError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
-    targets = stored_paths(settings, ref)
+    targets = stored_paths(settings, target, only=ref)
     console = Console(highlight=False, soft_wrap=True)
+    which = f"{target.owner}/{target.name}" + (f" at {ref}" if ref is not None else "")
     if not targets:
-        console.print(f"nothing stored for {ref.owner}/{ref.name}", markup=False)
+        console.print(f"nothing stored for {which}", markup=False)
         return
-    console.print(f"this deletes what is stored for {ref.owner}/{ref.name} ({ref.type}):", markup=False)
+    console.print(f"this deletes what is stored for {which} ({target.type}):", markup=False)
     for path in targets:
         console.print(f"  {path}", markup=False)
     if not yes and not typer.confirm("delete these?", default=False):
@@ -71,40 +82,93 @@ def repo_ref(source: str, repo_type: str | None) -> RepoRef:
     return RepoRef(type="local", owner="local", name=root.name, local_path=root)
 
 
-def stored_paths(settings: Settings, ref: RepoRef) -> list[Path]:
-    """Every path stored for exactly this repository: clone, indexes, default wiki output, cache files."""
-    from wikismith.rag import repo_key
+def stored_paths(settings: Settings, ref: RepoRef, *, only: str | None = None) -> list[Path]:
+    """Every path stored for exactly this repository: clones, indexes and wiki outputs of every requested ref
+    (of the ref `only`, when given) and, unless `only`, its wiki cache files."""
     from wikismith.wiki.store import WikiStore
 
-    key = repo_key(ref)
     data = settings.data
+    keys = _keys(data.repos, data.wikis, data.indexes, ref, only)
     found: list[Path] = []
-    if ref.local_path is None:
-        found.append(data.repos / key)
-        found.append(data.repos / f".{key}.lock")
-    found += _indexes(data.indexes, key, ref)
-    found.append(data.wikis / key)
-    found += WikiStore(data.wikicache).files_for(ref.owner, ref.name, ref.type)
-    return [p for p in found if p.exists() or p.is_symlink()]
+    for key in keys:
+        if ref.local_path is None:
+            found += [data.repos / key, data.repos / f".{key}.lock"]
+        found.append(data.wikis / key)
+    found += _indexes(data.indexes, keys, ref, only)
+    if only is None:
+        found += WikiStore(data.wikicache).files_for(ref.owner, ref.name, ref.type)
+    return [p for p in dict.fromkeys(found) if p.exists() or p.is_symlink()]
 
 
-def _indexes(root: Path, key: str, ref: RepoRef) -> list[Path]:
-    """Index directories named `<key>_<embedder>_<12 hex>` whose manifest names this repository."""
+def _keys(repos: Path, wikis: Path, indexes: Path, ref: RepoRef, only: str | None) -> list[str]:
+    """The repository keys of this repository: for `only`, that ref's; else the no-ref key and every ref key
+    found in `repos/`, `wikis/` or an index manifest."""
+    from wikismith.rag import repo_key
+
+    if only is not None:
+        return [repo_key(replace(ref, ref=only))]
+    base = repo_key(replace(ref, ref=None))
+    keys = [base]
+    if ref.local_path is not None:
+        return keys
+    shape = re.compile(re.escape(base) + r"_ref-[A-Za-z0-9._-]{0,40}-[0-9a-f]{8}")
+    for root, recorded in ((repos, _cloned_url), (wikis, _wiki_url)):
+        if root.is_dir():
+            for path in sorted(root.iterdir()):
+                if shape.fullmatch(path.name) and path.is_dir() and recorded(path) in (None, ref.url):
+                    keys.append(path.name)
+    for _, manifest in _manifests(indexes, ref):
+        if manifest.get("ref"):
+            keys.append(repo_key(replace(ref, ref=str(manifest["ref"]))))
+    return list(dict.fromkeys(keys))
+
+
+def _cloned_url(clone: Path) -> str | None:
+    """The URL a clone was fetched from, as git recorded it in FETCH_HEAD (`… of <url>`), `.git` dropped."""
+    try:
+        line = (clone / ".git" / "FETCH_HEAD").read_text(encoding="utf-8").splitlines()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    _, of, url = line.rpartition(" of ")
+    return url.strip().removesuffix(".git").rstrip("/") if of else None
+
+
+def _wiki_url(output: Path) -> str | None:
+    import json
+
+    try:
+        url = json.loads((output / "manifest.json").read_text(encoding="utf-8"))["repo"]["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(url) if url else None
+
+
+def _index_prefixes(keys: list[str]) -> tuple[str, ...]:
+    """Index directory names start with `safe_name(repo_key[:120])_` (see `rag.index.index_key`)."""
+    from wikismith.storage import safe_name
+
+    return tuple(f"{safe_name(key[:120])}_" for key in keys)
+
+
+def _indexes(root: Path, keys: list[str], ref: RepoRef, only: str | None) -> list[Path]:
+    """Index directories (and their lock files) named `<key>_<embedder>_<12 hex>` for one of `keys`, whose
+    manifest names this repository (and the ref `only`, when given)."""
     if not root.is_dir():
         return []
+    prefixes = _index_prefixes(keys)
     found = []
     for path in sorted(root.iterdir()):
         name = path.name.removeprefix(".").removesuffix(".lock")
-        if not name.startswith(f"{key}_") or not _INDEX_SUFFIX.search(name):
+        if not name.startswith(prefixes) or not _INDEX_SUFFIX.search(name):
             continue
-        if path.is_dir() and not _same_repo(path, ref):
+        if path.is_dir() and not _same_repo(_manifest(path), ref, only):
             continue
         found.append(path)
     return found
 
 
-def _same_repo(index_dir: Path, ref: RepoRef) -> bool:
-    """True unless the index's manifest names another repository (an unreadable index is this key's)."""
+def _manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The `repo` record of an index's live manifest (None when unreadable)."""
     import json
 
     try:
@@ -112,5 +176,23 @@ def _same_repo(index_dir: Path, ref: RepoRef) -> bool:
         manifest = json.loads((index_dir / current / "manifest.json").read_text(encoding="utf-8"))
         repo = manifest["repo"]
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return repo if isinstance(repo, dict) else None
+
+
+def _manifests(root: Path, ref: RepoRef) -> list[tuple[Path, dict[str, Any]]]:
+    """Index directories whose manifest names this (remote) repository, with that record."""
+    if not root.is_dir():
+        return []
+    records = ((path, _manifest(path)) for path in sorted(root.iterdir()) if path.is_dir())
+    return [(path, repo) for path, repo in records if repo is not None and _same_repo(repo, ref, None)]
+
+
+def _same_repo(repo: dict[str, Any] | None, ref: RepoRef, only: str | None) -> bool:
+    """True unless the manifest names another repository or ref (an unreadable index is its key's)."""
+    if repo is None:
         return True
-    return bool(repo.get("type") == ref.type and repo.get("owner") == ref.owner and repo.get("name") == ref.name)
+    same = repo.get("type") == ref.type and repo.get("owner") == ref.owner and repo.get("name") == ref.name
+    if ref.url is not None and repo.get("url") not in (None, ref.url):
+        return False
+    return bool(same) and (only is None or repo.get("ref") == only)

@@ -177,40 +177,89 @@ def _content_reason(path: Path, max_bytes: int) -> str | None:
     return "binary" if b"\0" in head else None
 
 
+@dataclass(frozen=True, slots=True)
+class TreeSignature:
+    """What a scan's decisions rested on: `(path, mtime_ns, size)` of every directory walked, every `.gitignore`
+    read and every file whose content was checked (kept, or skipped as empty/binary/too large). While all of them
+    stat the same, the same scan would decide the same, so it can be reused without walking the tree again:
+    adding, removing or renaming an entry changes its directory's mtime; an edit changes the file's. Excluded
+    directories are not in it, so checking it never enters them."""
+
+    entries: tuple[tuple[str, int, int], ...]
+
+    def holds(self, root: Path) -> bool:
+        for rel, mtime_ns, size in self.entries:
+            try:
+                stat = os.stat(root / rel if rel else root, follow_symlinks=False)
+            except OSError:
+                return False
+            if stat.st_mtime_ns != mtime_ns or stat.st_size != size:
+                return False
+        return True
+
+
+def _stamp(root: Path, rel: str, into: list[tuple[str, int, int]]) -> None:
+    try:
+        stat = os.stat(root / rel if rel else root, follow_symlinks=False)
+    except OSError:
+        into.append((rel, -1, -1))  # never matches: the next question scans again
+        return
+    into.append((rel, stat.st_mtime_ns, stat.st_size))
+
+
 def scan(root: Path, rules: FileRules) -> FilterReport:
     """Walk `root` and decide for every file. Kept paths are sorted, relative, POSIX."""
+    return scan_signed(root, rules)[0]
+
+
+def scan_signed(root: Path, rules: FileRules) -> tuple[FilterReport, TreeSignature]:
+    """`scan`, plus the signature that tells later whether its result still holds (`TreeSignature.holds`)."""
     kept: list[str] = []
     skipped: Counter[str] = Counter()
+    stamps: list[tuple[str, int, int]] = []
     ignores = _Ignores()
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir
+        _stamp(root, rel_dir, stamps)
         ignores.load(root, rel_dir)
-        keep_dirs: list[str] = []
-        for name in sorted(dirnames):
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            full = Path(dirpath, name)
-            if name in _ALWAYS_PRUNED:
-                continue
-            reason = "symlink" if full.is_symlink() else None
-            reason = reason or ("excluded_dir" if rules.prune_dir(rel) else None)
-            reason = reason or ("gitignored" if ignores.ignored(rel, True) else None)
-            if reason is None:
-                keep_dirs.append(name)
-            else:
-                skipped[reason] += 1 if reason == "symlink" else _count_files(full)
-        dirnames[:] = keep_dirs
+        if ".gitignore" in filenames:
+            _stamp(root, f"{rel_dir}/.gitignore" if rel_dir else ".gitignore", stamps)
+        dirnames[:] = _kept_dirs(root, rel_dir, dirnames, rules, ignores, skipped)
         for name in sorted(filenames):
             rel = f"{rel_dir}/{name}" if rel_dir else name
             full = Path(dirpath, name)
             reason = "symlink" if full.is_symlink() else rules.file_reason(rel)
             reason = reason or ("gitignored" if ignores.ignored(rel, False) else None)
-            reason = reason or _content_reason(full, rules.max_file_bytes)
+            if reason is None:
+                _stamp(root, rel, stamps)
+                reason = _content_reason(full, rules.max_file_bytes)
             if reason is None:
                 kept.append(rel)
             else:
                 skipped[reason] += 1
-    return FilterReport(kept=tuple(sorted(kept)), skipped=dict(sorted(skipped.items())))
+    report = FilterReport(kept=tuple(sorted(kept)), skipped=dict(sorted(skipped.items())))
+    return report, TreeSignature(tuple(stamps))
+
+
+def _kept_dirs(
+    root: Path, rel_dir: str, dirnames: list[str], rules: FileRules, ignores: _Ignores, skipped: Counter[str]
+) -> list[str]:
+    """The subdirectories of `rel_dir` to walk into; the others are counted in `skipped` by reason."""
+    keep: list[str] = []
+    for name in sorted(dirnames):
+        rel = f"{rel_dir}/{name}" if rel_dir else name
+        full = root / rel
+        if name in _ALWAYS_PRUNED:
+            continue
+        reason = "symlink" if full.is_symlink() else None
+        reason = reason or ("excluded_dir" if rules.prune_dir(rel) else None)
+        reason = reason or ("gitignored" if ignores.ignored(rel, True) else None)
+        if reason is None:
+            keep.append(name)
+        else:
+            skipped[reason] += 1 if reason == "symlink" else _count_files(full)
+    return keep
 
 
 def scan_files(snapshot: RepoSnapshot, config: AppConfig, filters: FileFilters | None = None) -> FilterReport:

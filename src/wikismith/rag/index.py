@@ -35,7 +35,7 @@ from wikismith.config.models import AppConfig, FileFilters, TextSplitterConfig
 from wikismith.config.settings import Settings
 from wikismith.llm.base import Embedder
 from wikismith.rag.chunker import chunk_text
-from wikismith.rag.filters import FileRules, effective_rules, rules_hash, scan
+from wikismith.rag.filters import FileRules, TreeSignature, effective_rules, rules_hash, scan_signed
 from wikismith.rag.retriever import BuildStats, RepoIndex, VectorSearch, embedding_text
 from wikismith.rag.source import AsyncFileLock, repo_key
 from wikismith.rag.types import Chunk, FilterReport, RepoRef, RepoSnapshot
@@ -66,6 +66,23 @@ def index_key(ref: RepoRef, embedder: Embedder, rules: FileRules, splitter: Text
     settings = f"{embedder.id}|{rules_hash(rules)}|{splitter.chunk_size}|{splitter.chunk_overlap}"
     digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
     return safe_name(repo_key(ref)[:120], embedder.id[:40], digest)
+
+
+def _scan_or_reuse(
+    snapshot: RepoSnapshot, rules: FileRules, previous: RepoIndex | None
+) -> tuple[FilterReport, TreeSignature, bool]:
+    """The scan of `previous` when it was of the same checkout at the same commit and its tree signature still
+    holds (no walk, excluded directories untouched); else a fresh scan. The flag says whether the tree was walked."""
+    if (
+        previous is not None
+        and previous.signature is not None
+        and previous.snapshot.root == snapshot.root
+        and previous.snapshot.commit == snapshot.commit
+        and previous.signature.holds(snapshot.root)
+    ):
+        return previous.report, previous.signature, False
+    report, signature = scan_signed(snapshot.root, rules)
+    return report, signature, True
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -221,12 +238,12 @@ async def build_index(
     rules = effective_rules(config, filters)
     key = index_key(snapshot.ref, embedder, rules, config.embedder.text_splitter)
     directory = settings.data.indexes / key
-    report = await asyncio.to_thread(scan, snapshot.root, rules)
+    if previous is not None and previous.key != key:
+        previous = None
+    report, signature, scanned = await asyncio.to_thread(_scan_or_reuse, snapshot, rules, previous)
     if progress:
         progress("scan", len(report.kept), len(report.kept))
     directory.parent.mkdir(parents=True, exist_ok=True)
-    if previous is not None and previous.key != key:
-        previous = None
     async with AsyncFileLock(directory.parent / f".{key}.lock"):
         if previous is not None:
             stored: _Stored | None = _Stored(previous.manifest, previous.chunks, previous.search.vectors)
@@ -246,13 +263,14 @@ async def build_index(
                 key,
                 stored.manifest,
             )
-            index.report, index.snapshot = report, snapshot
+            index.report, index.snapshot, index.signature = report, snapshot, signature
             for path, facts in prints.items():  # same content; remember new mtimes (in memory) to skip re-hashing
                 index.manifest["files"][path].update(facts)
-            index.stats = BuildStats(files_reused=len(prints), chunks_reused=len(index.chunks))
+            index.stats = BuildStats(files_reused=len(prints), chunks_reused=len(index.chunks), scanned=scanned)
             index.stats.seconds = time.perf_counter() - started
             return index
         index = await _update(snapshot, config, embedder, rules, directory, stored, prints, changed, report, progress)
+    index.signature, index.stats.scanned = signature, scanned
     index.stats.files_removed = len(removed)
     index.stats.seconds = time.perf_counter() - started
     return index

@@ -20,12 +20,15 @@ from wikismith.rag.types import Chunk, FilterReport, RepoSnapshot, ScoredChunk
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from wikismith.rag.filters import TreeSignature
+
 SHORTLIST_FROM = 20_000
 
 
 @dataclass(slots=True)
 class BuildStats:
-    """What the last build did: files and chunks embedded afresh, reused, removed; seconds spent."""
+    """What the last build did: files and chunks embedded afresh, reused, removed; seconds spent; whether the
+    tree was walked (`scanned`; False when the previous scan of an unchanged tree was reused)."""
 
     files_embedded: int = 0
     files_reused: int = 0
@@ -34,6 +37,7 @@ class BuildStats:
     chunks_reused: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    scanned: bool = True
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -106,6 +110,7 @@ class RepoIndex:
     key: str
     manifest: dict[str, Any] = field(default_factory=dict)
     stats: BuildStats = field(default_factory=BuildStats)
+    signature: TreeSignature | None = None  # of the scan behind `report` (None: unknown, scan again)
 
     @property
     def files(self) -> tuple[str, ...]:

@@ -4,11 +4,17 @@
     app = create_app(settings, config, router=r)  # tests: a router over scripted clients (closed by the caller)
 
 Environment (read from `settings.env`): WIKISMITH_CORS_ORIGINS (comma-separated origins; `*` allows any origin
-but then never with credentials; unset: no CORS headers), and the limits in `deps.ServerLimits`.
+but then never with credentials; unset: no CORS headers), WIKISMITH_METRICS_AUTH (`1`: `/metrics` needs a gateway
+key), WIKISMITH_CATALOGUE_REFRESH (`0`: do not fetch the live model catalogue at startup), and the limits in
+`deps.ServerLimits`.
+
+At startup the model catalogue is refreshed in the background (when its cache is stale and an aggregator is
+configured), bounded by `_REFRESH_TIMEOUT`; serving never waits for it and a failure only logs a warning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -22,6 +28,7 @@ from starlette.responses import Response
 from wikismith.config.models import AppConfig, ConfigError
 from wikismith.config.settings import Settings
 from wikismith.llm.errors import LLMError
+from wikismith.redact import redact
 from wikismith.router import Router, build_router
 from wikismith.server import embeddings
 from wikismith.server.auth import Auth
@@ -39,6 +46,9 @@ from wikismith.server.routes import chat, local, openai, wiki
 from wikismith.server.routes import config as config_routes
 
 log = logging.getLogger("wikismith.server")
+
+_REFRESH_TIMEOUT = 10.0
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _deepwiki(request: Request) -> bool:
@@ -103,21 +113,48 @@ def _cors(app: FastAPI, settings: Settings) -> None:
     )
 
 
+async def _refresh_catalogue(server: ServerState, timeout: float) -> None:
+    """Fetch the live model catalogue once (the router skips a fresh cache); never raises."""
+    try:
+        if await asyncio.wait_for(server.router.refresh_catalogue(), timeout):
+            server.extras.pop("models_config", None)  # names may have changed
+            log.info("model catalogue refreshed: %d models", len(server.router.catalogue.models()))
+    except TimeoutError:
+        log.warning("model catalogue refresh gave up after %.0fs; the cached or shipped list stays", timeout)
+    except Exception as exc:  # offline, a bad answer: the cached or shipped list stays in use
+        log.warning("model catalogue refresh failed: %s", redact(str(exc)))
+
+
+def _start_refresh(server: ServerState) -> asyncio.Task[None] | None:
+    if server.settings.env.get("WIKISMITH_CATALOGUE_REFRESH", "").strip().lower() in _FALSE:
+        return None
+    return asyncio.create_task(_refresh_catalogue(server, _REFRESH_TIMEOUT), name="catalogue-refresh")
+
+
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
+    """Raises ConfigError for a contradictory server setting (WIKISMITH_METRICS_AUTH without gateway keys)."""
     limits = ServerLimits.from_env(settings.env)
     metrics = Metrics()
+    auth = Auth.from_settings(settings)
+    if auth.metrics and not auth.keys:
+        raise ConfigError("WIKISMITH_METRICS_AUTH=1 protects /metrics with the gateway keys: set WIKISMITH_API_KEYS")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = router is None
         active = build_router(config, settings) if router is None else router
-        server = ServerState(settings, config, active, metrics, Auth.from_settings(settings), limits)
+        server = ServerState(settings, config, active, metrics, auth, limits)
         metrics.watch_limiter(active.limiter)
         metrics.bound_targets(server.known_target)
         app.state.server = server
+        refresh = _start_refresh(server)
         try:
             yield
         finally:
+            if refresh is not None:
+                refresh.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresh
             await embeddings.close_embedders(server)
             await chat.close_index_cache(server)
             if owned:

@@ -6,6 +6,8 @@
 - DeepWiki's wiki auth code (`DEEPWIKI_AUTH_MODE=true`, `DEEPWIKI_AUTH_CODE`): when on, wiki cache writes and
   deletes need the code (query `authorization_code`, as DeepWiki's DELETE sends it, or header
   `x-deepwiki-auth-code`). A valid gateway key is accepted in its place.
+- `/metrics` is open unless `WIKISMITH_METRICS_AUTH=1`; then it needs a gateway key too (and gateway keys must be
+  configured: `create_app` refuses the setting without them).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 
 from wikismith.config.settings import Settings
 from wikismith.server.errors import HTTPProblem
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 def key_tag(key: str) -> str:
@@ -33,12 +37,14 @@ class Auth:
     keys: tuple[str, ...]
     code_required: bool
     code: str | None
+    metrics: bool = False  # `/metrics` needs a gateway key
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Auth:
         keys = tuple(k.get_secret_value() for k in settings.api_keys)
         code = settings.auth_code.get_secret_value() if settings.auth_code else None
-        return cls(keys, settings.auth_mode, code)
+        metrics = settings.env.get("WIKISMITH_METRICS_AUTH", "").strip().lower() in _TRUE
+        return cls(keys, settings.auth_mode, code, metrics)
 
     def bearer(self, headers: Mapping[str, str]) -> str | None:
         """The tag of the valid gateway key in `headers` (None when keys are not required).

@@ -5,9 +5,10 @@ Model calls, by target (`provider/model`): `wikismith_llm_calls_total{target,out
 `wikismith_llm_tokens_total{target,kind}`, `wikismith_llm_cost_usd_total{target}`,
 `wikismith_llm_fallbacks_total{target}` (a failed attempt on one target before another served),
 `wikismith_llm_retries_total{target}` (a target tried again), `wikismith_llm_rate_limited_total{target}`
-(attempts refused upstream with 429), `wikismith_ratelimit_waits_total{target}` and
-`wikismith_ratelimit_wait_seconds_total{target}` (waits for the router's own client-side limits),
-`wikismith_streams_active`.
+(attempts refused upstream with 429), `wikismith_ratelimit_waits_total{provider,bucket}`,
+`wikismith_ratelimit_wait_seconds_total{provider,bucket}` and `wikismith_ratelimit_refused_total{provider,bucket}`
+(the router's own client-side limits: waits, time waited, calls refused before their deadline; read from
+`Limiter.snapshot()` at scrape time), `wikismith_streams_active`.
 Routes are labelled by their path only when it is one of the app's own routes (bounded cardinality).
 """
 
@@ -125,23 +126,26 @@ class Metrics:
 
 
 class _LimiterCollector:
-    """`wikismith_ratelimit_waits_total`, `…_wait_seconds_total` and `…_refused_total` by limiter bucket."""
+    """`wikismith_ratelimit_waits_total`, `…_wait_seconds_total` and `…_refused_total` from `Limiter.snapshot()`,
+    labelled by `provider` and by `bucket` (the provider id, or `<provider>:free` for its shared free-model bucket)."""
 
     def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
 
     def collect(self) -> Iterator[Metric]:
-        waits = CounterMetricFamily("wikismith_ratelimit_waits", "Client-side rate-limit waits", labels=["target"])
+        labels = ["provider", "bucket"]
+        waits = CounterMetricFamily("wikismith_ratelimit_waits", "Client-side rate-limit waits", labels=labels)
         seconds = CounterMetricFamily(
-            "wikismith_ratelimit_wait_seconds", "Seconds waited for client-side rate limits", labels=["target"]
+            "wikismith_ratelimit_wait_seconds", "Seconds waited for client-side rate limits", labels=labels
         )
         refused = CounterMetricFamily(
-            "wikismith_ratelimit_refused", "Calls refused by client-side rate limits", labels=["target"]
+            "wikismith_ratelimit_refused", "Calls refused by client-side rate limits", labels=labels
         )
-        for key, stats in list(self.limiter.stats.items()):
-            waits.add_metric([key], stats.waits)
-            seconds.add_metric([key], stats.wait_seconds)
-            refused.add_metric([key], stats.refused)
+        for bucket, counts in self.limiter.snapshot().items():
+            names = [bucket.partition(":")[0], bucket]
+            waits.add_metric(names, counts["waits"])
+            seconds.add_metric(names, counts["wait_seconds"])
+            refused.add_metric(names, counts["refused"])
         yield from (waits, seconds, refused)
 
     def describe(self) -> Iterator[Metric]:

@@ -74,4 +74,8 @@ async def models_config(request: Request) -> dict[str, Any]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    return Response(state(request).metrics.render(), media_type=CONTENT_TYPE)
+    """Prometheus' text format; behind the gateway keys when `WIKISMITH_METRICS_AUTH=1`."""
+    server = state(request)
+    if server.auth.metrics:
+        server.auth.bearer(request.headers)
+    return Response(server.metrics.render(), media_type=CONTENT_TYPE)
