@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from tests.rag.conftest import SAMPLE, write_tree
 from tests.support.embedders import HashEmbedder
-from tests.support.git_http import GitServer, make_repo
+from tests.support.git_http import GitServer, commit, git, make_repo
 from tests.support.scripted import ScriptedModel, answer
 from wikismith.chat import ChatInput, ContextDropped, IndexCache, Sources, chat_stream
 from wikismith.config.models import AppConfig, ConfigError
@@ -242,6 +242,29 @@ async def test_a_remote_repository_is_cloned_once_per_freshness_window(
             assert events[0].chunks[0].chunk.path == "src/mailer.py"
             fetches.append(len(server.authorizations))
     assert fetches[0] > 0 and fetches[1] == fetches[0]  # the second question did not fetch again
+
+
+async def test_a_chat_request_can_name_the_branch_to_answer_from(
+    tmp_path: Path, model: ScriptedModel, settings: Settings, make_config: Callable[..., AppConfig]
+) -> None:
+    config = make_config(repository={"allowed_hosts": ["127.0.0.1"], "allow_private_hosts": True})
+    router = Router(config, client_factory=lambda provider: model, policy=RetryPolicy(max_attempts=1))
+    root = tmp_path / "served"
+    work = make_repo(root, "acme", "mail", {"src/mailer.py": SAMPLE["src/mailer.py"]})
+    git(work, "checkout", "-q", "-b", "v2")
+    commit(work, {"src/pager.py": "def page_someone(number):\n    return dial(number)\n"}, "pager")
+    git(work, "push", "-q", "origin", "v2")
+    seen = {}
+    with GitServer(root) as server:
+        for ref in (None, "v2"):
+            model.add("m", *answer("ok"))
+            inp = ChatInput.model_validate(
+                {"repo_url": server.url("acme", "mail"), "ref": ref, "model": "s/m",
+                 "messages": [{"role": "user", "content": "page_someone"}]}
+            )  # fmt: skip
+            events = await run(router, settings, config, inp, cache=IndexCache())
+            seen[ref] = {hit.chunk.path for hit in events[0].chunks}
+    assert "src/pager.py" in seen["v2"] and "src/pager.py" not in seen[None]
 
 
 async def test_local_roots_are_enforced_on_every_question(

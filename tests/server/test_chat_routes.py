@@ -170,6 +170,19 @@ def test_plain_text_mid_stream_error_ends_the_body_incomplete(
     assert b"".join(received).startswith(b"partial") and b"Error" not in b"".join(received)
 
 
+def test_http_chat_needs_a_gateway_key_when_keys_are_set(
+    start_server: ServerFactory, emulator: Emulator, repo: Path
+) -> None:
+    server = start_server(
+        emulator_providers(emulator.base_url), WIKISMITH_LOCAL_ROOTS=str(repo.parent), WIKISMITH_API_KEYS=API_KEY
+    )
+    refused = httpx2.post(server.url + STREAM, json=chat_body(repo), timeout=30)
+    assert refused.status_code == 401 and emulator.requests == []
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    answered = httpx2.post(server.url + STREAM, json=chat_body(repo), headers=headers, timeout=30)
+    assert answered.status_code == 200 and answered.text == DEFAULT_TEXT
+
+
 async def test_websocket_needs_a_gateway_key_when_keys_are_set(
     start_server: ServerFactory, emulator: Emulator, repo: Path
 ) -> None:

@@ -94,12 +94,41 @@ def test_wiki_cache_round_trip_without_the_token(scripted_server: LiveServer, tm
     assert cache_files(tmp_path) == ["deepwiki_cache_github_octo_demo_en.json"]
     assert "ghp_secret" not in (tmp_path / "home" / "wikicache" / cache_files(tmp_path)[0]).read_text()
     body = httpx2.get(scripted_server.url + CACHE, params=QUERY).json()
-    assert set(body) == {"wiki_structure", "generated_pages", "repo_url", "repo", "provider", "model"}
+    assert set(body) == {"wiki_structure", "generated_pages", "repo_url", "repo", "provider", "model", "comprehensive"}
     assert body["repo"]["token"] is None and body["repo"]["repoUrl"] == "https://github.com/octo/demo"
     page = body["generated_pages"]["page-1"]
     assert page["filePaths"] == ["src/a.py"] and page["relatedPages"] == ["page-2"]
     assert body["wiki_structure"]["rootSections"] == ["s1"]
     assert body["provider"] == "openrouter" and body["model"] == "openai/gpt-4o"
+
+
+def test_concise_and_comprehensive_wikis_coexist(scripted_server: LiveServer, tmp_path: Path) -> None:
+    url = scripted_server.url + CACHE
+    httpx2.post(url, json=wiki_body())
+    concise = {**wiki_body(), "comprehensive": False, "model": "small/model"}
+    assert httpx2.post(url, json=concise).status_code == 200
+    assert cache_files(tmp_path) == [
+        "deepwiki_cache_github_octo_demo_en.json",
+        "deepwiki_cache_github_octo_demo_en_concise.json",
+    ]
+    short = httpx2.get(url, params={**QUERY, "comprehensive": "false"}).json()
+    full = httpx2.get(url, params={**QUERY, "comprehensive": "true"}).json()
+    assert (short["model"], short["comprehensive"]) == ("small/model", False)
+    assert (full["model"], full["comprehensive"]) == ("openai/gpt-4o", True)
+    assert httpx2.get(url, params=QUERY).json()["comprehensive"] is True  # no variant asked: comprehensive first
+    deleted = httpx2.delete(url, params={**QUERY, "comprehensive": "true"})
+    assert deleted.status_code == 200
+    assert cache_files(tmp_path) == ["deepwiki_cache_github_octo_demo_en_concise.json"]
+    assert httpx2.get(url, params={**QUERY, "comprehensive": "true"}).json() is None
+    assert httpx2.get(url, params=QUERY).json()["model"] == "small/model"  # falls back to the concise one
+
+
+def test_delete_without_variant_removes_both(scripted_server: LiveServer, tmp_path: Path) -> None:
+    url = scripted_server.url + CACHE
+    httpx2.post(url, json=wiki_body())
+    httpx2.post(url, json={**wiki_body(), "comprehensive": False})
+    assert httpx2.delete(url, params=QUERY).status_code == 200
+    assert cache_files(tmp_path) == []
 
 
 def test_unsupported_language_falls_back_to_default_on_get(scripted_server: LiveServer) -> None:
@@ -111,7 +140,7 @@ def test_unsupported_language_falls_back_to_default_on_get(scripted_server: Live
 def test_processed_projects_shape(scripted_server: LiveServer) -> None:
     httpx2.post(scripted_server.url + CACHE, json=wiki_body())
     (project,) = httpx2.get(scripted_server.url + "/api/processed_projects").json()
-    assert set(project) == {"id", "owner", "repo", "name", "repo_type", "submittedAt", "language"}
+    assert set(project) == {"id", "owner", "repo", "name", "repo_type", "submittedAt", "language", "comprehensive"}
     assert project["name"] == "octo/demo" and project["repo_type"] == "github" and project["language"] == "en"
     assert project["id"] == "deepwiki_cache_github_octo_demo_en.json" and project["submittedAt"] > 0
 
@@ -223,6 +252,15 @@ def test_local_structure_lists_files_and_readme(start_server: ServerFactory, rep
     server = start_server(scripted_providers(), WIKISMITH_LOCAL_ROOTS=str(repo_root.parent))
     body = httpx2.get(server.url + "/local_repo/structure", params={"path": str(repo_root)}).json()
     assert body == {"file_tree": "README.md\nsrc/main.py", "readme": "# Proj\n"}
+
+
+def test_local_structure_needs_a_gateway_key_when_keys_are_set(start_server: ServerFactory, repo_root: Path) -> None:
+    server = start_server(scripted_providers(), WIKISMITH_LOCAL_ROOTS=str(repo_root.parent), WIKISMITH_API_KEYS=API_KEY)
+    url, params = server.url + "/local_repo/structure", {"path": str(repo_root)}
+    refused = httpx2.get(url, params=params)
+    assert refused.status_code == 401 and "README" not in refused.text
+    allowed = httpx2.get(url, params=params, headers={"authorization": f"Bearer {API_KEY}"})
+    assert allowed.status_code == 200 and allowed.json()["readme"] == "# Proj\n"
 
 
 @pytest.mark.parametrize("suffix", ["/..", "/../..", "/../../../etc"])

@@ -125,6 +125,8 @@ def test_generate_killed_mid_run_resumes_without_redoing_pages(
     assert "[Operations & Parsing](page-2.md)" in (out / "README.md").read_text()
     wiki = json.loads((out / "wiki.json").read_text())
     assert sorted(wiki["generated_pages"]) == ["page-1", "page-2", "page-3"]
+    cached = sorted(p.name for p in (tmp_path / "home" / "wikicache").iterdir())
+    assert cached == ["deepwiki_cache_local_local_calcpkg_en_concise.json"]  # the default mode, recorded
 
 
 def test_generate_reports_failed_pages_by_name_and_exits_1(emulator: Emulator, repo_dir: Path, tmp_path: Path) -> None:
@@ -133,11 +135,24 @@ def test_generate_reports_failed_pages_by_name_and_exits_1(emulator: Emulator, r
     emulator.script(
         "m", Reply(text=STRUCTURE), Reply(text=ALPHA), error(400, "bad prompt"), Reply(text="# Command line\n\nok")
     )
+    (repo_dir / "logo.bin").write_bytes(b"\x89PNG\x00\x01\x02" * 10)
     args = [*WIKISMITH, "generate", str(repo_dir), "--model", "emu/m", "--output", str(out), "-j", "1"]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "failed pages: page-2" in " ".join(result.stderr.split())
+    assert "files: 5 indexed, 1 skipped (excluded_file 1)" in result.stderr  # what was left out is said, by reason
     assert (out / "page-1.md").is_file() and (out / "page-3.md").is_file()
+
+
+def test_generate_refuses_a_repository_with_nothing_to_document(emulator: Emulator, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "blob.bin").write_bytes(b"\x00\x01\x02")
+    args = [*WIKISMITH, "generate", str(empty), "--model", "emu/m", "--output", str(tmp_path / "out")]
+    result = subprocess.run(args, env=env_for(tmp_path, emulator), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "files: 0 indexed, 1 skipped" in result.stderr and "nothing to document" in result.stderr
+    assert emulator.chat_requests() == []
 
 
 def test_generate_rejects_an_unknown_language(tmp_path: Path, emulator: Emulator, repo_dir: Path) -> None:

@@ -121,7 +121,9 @@ async def test_generates_a_whole_wiki_with_true_citations(
     assert wiki["provider"] == "s" and wiki["model"] == "m"
     manifest = json.loads((out / "manifest.json").read_text())
     assert {p["status"] for p in manifest["pages"].values()} == {"done"}
-    assert store.get("local", "calcpkg", "local", "en") is not None
+    assert wiki["comprehensive"] is False  # WikiOptions' default mode, recorded
+    stored = store.get("local", "calcpkg", "local", "en", comprehensive=False)
+    assert stored is not None and store.get("local", "calcpkg", "local", "en", comprehensive=True) is None
     assert events[-1].kind == "finished" and events[-1].done == 3
 
 

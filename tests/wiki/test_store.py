@@ -37,7 +37,8 @@ def test_put_writes_deepwiki_file_name_and_camel_case_keys(tmp_path: Path) -> No
     path = store.put("o", "r", "github", "en", cache())
     assert path.name == "deepwiki_cache_github_o_r_en.json"
     raw = json.loads(path.read_text())
-    assert set(raw) == {"wiki_structure", "generated_pages", "repo_url", "repo", "provider", "model"}
+    assert set(raw) == {"wiki_structure", "generated_pages", "repo_url", "repo", "provider", "model", "comprehensive"}
+    assert raw["comprehensive"] is True
     assert raw["wiki_structure"]["pages"][0]["filePaths"] == ["a.py"]
     assert raw["generated_pages"]["page-1"]["relatedPages"] == ["page-2"]
     assert "rootSections" in raw["wiki_structure"]
@@ -105,6 +106,59 @@ def test_list_projects_reads_owner_with_underscore_from_the_file(tmp_path: Path)
     assert dumped["language"] == "fr"
     assert dumped["id"] == "deepwiki_cache_gitlab_my_org_repo_fr.json"
     assert dumped["submittedAt"] > 0
+
+
+def test_concise_and_comprehensive_wikis_coexist(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    full = store.put("o", "r", "github", "en", cache(), comprehensive=True)
+    short = store.put("o", "r", "github", "en", cache().model_copy(update={"provider": "short"}), comprehensive=False)
+    assert (full.name, short.name) == ("deepwiki_cache_github_o_r_en.json", "deepwiki_cache_github_o_r_en_concise.json")
+    concise = store.get("o", "r", "github", "en", comprehensive=False)
+    comprehensive = store.get("o", "r", "github", "en", comprehensive=True)
+    assert concise is not None and concise.provider == "short" and concise.comprehensive is False
+    assert comprehensive is not None and comprehensive.provider == "openrouter" and comprehensive.comprehensive
+    either = store.get("o", "r", "github", "en")
+    assert either is not None and either.comprehensive is True  # no variant asked: comprehensive first
+
+
+def test_get_without_variant_falls_back_to_concise(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache().model_copy(update={"comprehensive": False}))
+    assert store.get("o", "r", "github", "en", comprehensive=True) is None
+    got = store.get("o", "r", "github", "en")
+    assert got is not None and got.comprehensive is False
+
+
+def test_a_legacy_file_without_variant_is_the_comprehensive_wiki(tmp_path: Path) -> None:
+    raw = json.loads(cache().to_json())
+    del raw["comprehensive"]
+    (tmp_path / "deepwiki_cache_github_o_r_en.json").write_text(json.dumps(raw))
+    got = WikiStore(tmp_path).get("o", "r", "github", "en", comprehensive=True)
+    assert got is not None and got.comprehensive is True
+
+
+def test_delete_one_variant_or_both(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache(), comprehensive=True)
+    store.put("o", "r", "github", "en", cache(), comprehensive=False)
+    assert store.delete("o", "r", "github", "en", comprehensive=False) is True
+    assert store.get("o", "r", "github", "en", comprehensive=False) is None
+    assert store.get("o", "r", "github", "en", comprehensive=True) is not None
+    store.put("o", "r", "github", "en", cache(), comprehensive=False)
+    assert store.delete("o", "r", "github", "en") is True
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_both_variants_are_listed_and_found_for_removal(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("my_org", "r", "github", "zh-tw", cache("my_org", "r"), comprehensive=True)
+    store.put("my_org", "r", "github", "zh-tw", cache("my_org", "r"), comprehensive=False)
+    projects = sorted(store.list_projects(), key=lambda p: p.comprehensive)
+    assert [(p.name, p.language, p.comprehensive) for p in projects] == [
+        ("my_org/r", "zh-tw", False),
+        ("my_org/r", "zh-tw", True),
+    ]
+    assert len(store.files_for("my_org", "r", "github")) == 2
 
 
 def test_list_projects_of_a_missing_directory_is_empty(tmp_path: Path) -> None:

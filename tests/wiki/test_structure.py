@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from wikismith.wiki.manifest import page_files
 from wikismith.wiki.outline import fallback_structure
-from wikismith.wiki.structure import StructureError, clean_structure, parse_structure, repair_xml, structure_prompt
+from wikismith.wiki.structure import (
+    PageSpec,
+    Structure,
+    StructureError,
+    bounded_tree,
+    clean_structure,
+    parse_structure,
+    repair_xml,
+    structure_prompt,
+)
 
 XML = """<wiki_structure>
   <title>Q&A Wiki</title>
@@ -137,3 +147,32 @@ def test_fallback_comprehensive_has_sections() -> None:
     structure = fallback_structure(files, title="x", comprehensive=True)
     assert 8 <= len(structure.pages) <= 12
     assert structure.root_sections == ["section-1", "section-2"]
+
+
+def test_page_file_names_never_collide_or_shadow_the_outputs() -> None:
+    ids = ["Overview", "overview", "overview-2", "README", "a/b", "a-b", "../x", "wiki"]
+    structure = Structure(title="t", pages=tuple(PageSpec(id=i, title=i) for i in ids))
+    names = list(page_files(structure).values())
+    assert len(set(names)) == len(ids)
+    assert not {"readme.md", "wiki.md", "manifest.md", "README.md"} & set(names)
+    assert all("/" not in n and not n.startswith(".") for n in names)
+
+
+def test_a_large_tree_keeps_the_shallowest_paths_in_order_within_the_budget() -> None:
+    files = [f"deep/a/b/c/file{i:04d}.py" for i in range(2000)] + ["README.md", "src/main.py", "src/util.py"]
+    tree = bounded_tree(files, max_files=1500, max_chars=200)
+    lines = tree.split("\n")
+    assert {"README.md", "src/main.py", "src/util.py"} <= set(lines)  # the layout first, not one directory in full
+    assert lines[:-1] == [f for f in files if f in set(lines)]  # in the original order
+    assert len(tree) <= 200 + len(lines[-1]) + 1 and lines[-1] == f"… and {len(files) - len(lines) + 1} more files"
+    assert bounded_tree(files[:3], max_files=5) == "\n".join(files[:3])  # small trees are untouched
+
+
+def test_the_structure_prompt_bounds_the_tree_by_characters() -> None:
+    files = [f"pkg/module_{i:05d}.py" for i in range(3000)]
+    prompt = structure_prompt(
+        owner="o", repo="r", repo_type="github", files=files, readme="", language_name="English",
+        comprehensive=False, max_tree_chars=5000,
+    )  # fmt: skip
+    assert "pkg/module_00000.py" in prompt and "pkg/module_02999.py" not in prompt
+    assert "more files" in prompt and len(prompt) < 5000 + 8000

@@ -128,6 +128,7 @@ async def _generate(
     from rich.console import Console
 
     from wikismith.rag import create_embedder, repo_key
+    from wikismith.redact import redact
     from wikismith.wiki.generator import generate_wiki, prepare_repo
     from wikismith.wiki.store import WikiStore
 
@@ -146,10 +147,15 @@ async def _generate(
             embedder=embedder,
             progress=display,
         )
+        console.print(_files_line(repo.files, repo.skipped), markup=False, highlight=False)
         target = out or settings.data.wikis / repo_key(repo.snapshot.ref)
         language_name = config.lang.supported_languages[options.language]
         store = WikiStore(settings.data.wikicache)
         try:
+            if not repo.files:  # DeepWiki went on to fail with "No valid document embeddings"
+                raise ValueError(
+                    f"no file of {redact(source.repo)} was indexed, nothing to document; check the filters"
+                )
             async with open_router(config, settings) as router:
                 summary = await generate_wiki(
                     router, repo, target, options, language_name=language_name, store=store, progress=display
@@ -160,6 +166,12 @@ async def _generate(
                 await embedder.aclose()
     summary.wall_time = time.perf_counter() - started  # indexing included
     return summary
+
+
+def _files_line(kept: tuple[str, ...], skipped: dict[str, int]) -> str:
+    """What was read and what was left out, by reason (DeepWiki skipped files without a word)."""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()) if count)
+    return f"files: {len(kept)} indexed, {sum(skipped.values())} skipped" + (f" ({reasons})" if reasons else "")
 
 
 class _Display:

@@ -224,6 +224,7 @@ class _Run:
             language_name=self.language_name,
             comprehensive=self.options.comprehensive,
             max_readme_chars=max(2000, self.options.context_chars // 3),
+            max_tree_chars=self._tree_chars(),
         )
         source: Literal["model", "fallback"] = "model"
         try:
@@ -237,6 +238,12 @@ class _Run:
             source = "fallback"
         structure, _ = clean_structure(structure, self.repo.files)
         return structure, source
+
+    def _tree_chars(self) -> int | None:
+        """A known small context window bounds the file tree too (a third of it), so a large repository's
+        structure prompt still fits; otherwise only the file count is bounded."""
+        chars = self.options.context_chars
+        return max(4_000, chars) if chars < DEFAULT_CONTEXT_CHARS else None
 
     def _fallback_allowed(self) -> bool:
         if self.options.fallback_structure is not None:
@@ -316,4 +323,4 @@ class _Run:
         complete = len(contents) == len(manifest.structure.pages)
         if self.store is not None and complete:
             ref = self.repo.snapshot.ref
-            self.store.put(ref.owner, ref.name, ref.type, self.options.language, data)
+            self.store.put(ref.owner, ref.name, ref.type, self.options.language, data, self.options.comprehensive)

@@ -123,4 +123,5 @@ def cache_data(manifest: Manifest, snapshot: RepoSnapshot, contents: Mapping[str
         repo=repo,
         provider=provider if model else None,
         model=model or manifest.model,
+        comprehensive=manifest.comprehensive,
     )

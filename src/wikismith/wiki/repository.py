@@ -3,7 +3,7 @@ allows (excerpt budget from its context window, concurrency from its provider's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ class PreparedRepo:
     retriever: Retriever
     readme: str = ""
     owned: Embedder | None = None
+    skipped: dict[str, int] = field(default_factory=dict)  # files left out of the index, per reason
 
     async def aclose(self) -> None:
         if self.owned is not None:
@@ -99,4 +100,5 @@ async def prepare_repo(
             await owned.aclose()
         raise
     files = tuple(sorted(index.report.kept))
-    return PreparedRepo(snapshot, files, index, find_readme(snapshot.root, files), owned)
+    readme = find_readme(snapshot.root, files)
+    return PreparedRepo(snapshot, files, index, readme, owned, skipped=dict(index.report.skipped))

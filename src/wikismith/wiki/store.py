@@ -1,8 +1,15 @@
 """The wiki cache in DeepWiki's `WikiCacheData` shape, and DeepWiki's Markdown/JSON export formats.
 
-One JSON file per (repo type, owner, repo, language) under `settings.data.wikicache`, named as DeepWiki names
-it (`deepwiki_cache_{type}_{owner}_{repo}_{language}.json`) but with every part passed through
-`storage.safe_name` (no separators, no `..`), written atomically. Top-level keys are DeepWiki's snake_case
+One JSON file per (repo type, owner, repo, language, variant) under `settings.data.wikicache`, named as
+DeepWiki names it (`deepwiki_cache_{type}_{owner}_{repo}_{language}.json`) but with every part passed through
+`storage.safe_name` (no separators, no `..`), written atomically.
+
+Variants: DeepWiki keys the concise and the comprehensive wiki the same, so one overwrites the other. Here the
+comprehensive wiki (the DeepWiki front end's default view, and what a file with no recorded variant is taken
+to be) keeps DeepWiki's file name, and the concise one adds `_concise` before `.json`. `get(...,
+comprehensive=None)` answers the comprehensive wiki when there is one, else the concise one; `delete(...,
+comprehensive=None)` removes both. The stored JSON records its variant in an extra top-level `comprehensive`
+key (DeepWiki's readers ignore unknown keys). Top-level keys are DeepWiki's snake_case
 (`wiki_structure`, `generated_pages`, `repo_url`, `repo`, `provider`, `model`); the wiki models inside are
 camelCase (`filePaths`, `relatedPages`, `rootSections`, `repoUrl`, `localPath`).
 
@@ -29,6 +36,7 @@ from wikismith.storage import atomic_write_text, safe_name
 log = logging.getLogger("wikismith.wiki.store")
 
 PREFIX = "deepwiki_cache"
+CONCISE = "_concise"
 Importance = Literal["high", "medium", "low"]
 
 
@@ -81,6 +89,7 @@ class WikiCacheData(_Model):
     repo: RepoInfo | None = None
     provider: str | None = None
     model: str | None = None
+    comprehensive: bool | None = None
 
     def to_json(self) -> str:
         """The on-disk / wire form (DeepWiki's keys), with no token."""
@@ -102,6 +111,7 @@ class ProcessedProject(_Model):
     repo_type: str
     submitted_at: int = Field(alias="submittedAt")
     language: str
+    comprehensive: bool = True
 
 
 class WikiStore:
@@ -110,12 +120,24 @@ class WikiStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path(self, owner: str, repo: str, repo_type: str, language: str) -> Path:
-        return self.root / f"{safe_name(PREFIX, repo_type, owner, repo, language)}.json"
+    def path(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool = True) -> Path:
+        suffix = "" if comprehensive else CONCISE
+        return self.root / f"{safe_name(PREFIX, repo_type, owner, repo, language)}{suffix}.json"
 
-    def get(self, owner: str, repo: str, repo_type: str, language: str) -> WikiCacheData | None:
-        """The cached wiki, or None when missing, unreadable or recorded for another repository."""
-        path = self.path(owner, repo, repo_type, language)
+    def get(
+        self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool | None = None
+    ) -> WikiCacheData | None:
+        """The cached wiki of that variant (None: the comprehensive one when present, else the concise one), or
+        None when missing, unreadable or recorded for another repository."""
+        variants = [True, False] if comprehensive is None else [comprehensive]
+        for variant in variants:
+            found = self._get(owner, repo, repo_type, language, variant)
+            if found is not None:
+                return found
+        return None
+
+    def _get(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool) -> WikiCacheData | None:
+        path = self.path(owner, repo, repo_type, language, comprehensive)
         data = _read(path)
         if data is None:
             return None
@@ -124,24 +146,39 @@ class WikiStore:
                 "cache file %s belongs to %s/%s, not %s/%s", path.name, data.repo.owner, data.repo.repo, owner, repo
             )
             return None
-        return data.without_token()
+        return data.without_token().model_copy(update={"comprehensive": comprehensive})
 
-    def put(self, owner: str, repo: str, repo_type: str, language: str, data: WikiCacheData) -> Path:
-        """Store `data` atomically (token removed; `repo` filled in when absent). Returns the file written."""
+    def put(
+        self,
+        owner: str,
+        repo: str,
+        repo_type: str,
+        language: str,
+        data: WikiCacheData,
+        comprehensive: bool | None = None,
+    ) -> Path:
+        """Store `data` atomically as the `comprehensive` variant (None: `data.comprehensive`, else True), token
+        removed and `repo` filled in when absent. Returns the file written."""
+        if comprehensive is None:
+            comprehensive = data.comprehensive if data.comprehensive is not None else True
+        update: dict[str, object] = {"comprehensive": comprehensive}
         if data.repo is None:
-            data = data.model_copy(update={"repo": RepoInfo(owner=owner, repo=repo, type=repo_type)})
-        path = self.path(owner, repo, repo_type, language)
-        atomic_write_text(path, data.to_json())
+            update["repo"] = RepoInfo(owner=owner, repo=repo, type=repo_type)
+        path = self.path(owner, repo, repo_type, language, comprehensive)
+        atomic_write_text(path, data.model_copy(update=update).to_json())
         return path
 
-    def delete(self, owner: str, repo: str, repo_type: str, language: str) -> bool:
-        """Remove one cached wiki; False when there was none."""
-        path = self.path(owner, repo, repo_type, language)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+    def delete(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool | None = None) -> bool:
+        """Remove one cached wiki (both variants when `comprehensive` is None); False when there was none."""
+        variants = [True, False] if comprehensive is None else [comprehensive]
+        removed = False
+        for variant in variants:
+            try:
+                self.path(owner, repo, repo_type, language, variant).unlink()
+            except FileNotFoundError:
+                continue
+            removed = True
+        return removed
 
     def files_for(self, owner: str, repo: str, repo_type: str) -> list[Path]:
         """Every language's cache file of exactly this repository (no substring matching)."""
@@ -152,7 +189,7 @@ class WikiStore:
         for path in sorted(self.root.glob("*.json")):
             if not path.name.startswith(stem):
                 continue
-            language = path.name[len(stem) : -len(".json")]
+            language = path.name[len(stem) : -len(".json")].removesuffix(CONCISE)
             if not language or "_" in language:
                 continue
             data = _read(path)
@@ -191,6 +228,8 @@ def _read(path: Path) -> WikiCacheData | None:
 def _project(path: Path) -> ProcessedProject | None:
     """Type and language come from the file name (neither holds `_`); owner and repo from the file itself."""
     middle = path.name[len(PREFIX) + 1 : -len(".json")]
+    comprehensive = not middle.endswith(CONCISE)
+    middle = middle.removesuffix(CONCISE)
     repo_type, _, rest = middle.partition("_")
     owner_repo, _, language = rest.rpartition("_")
     if not repo_type or not owner_repo or not language:
@@ -213,6 +252,7 @@ def _project(path: Path) -> ProcessedProject | None:
         repo_type=repo_type,
         submitted_at=mtime,
         language=language,
+        comprehensive=comprehensive,
     )
 
 

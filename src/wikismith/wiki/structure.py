@@ -112,11 +112,10 @@ def structure_prompt(
     comprehensive: bool,
     max_files: int = 1500,
     max_readme_chars: int = 8000,
+    max_tree_chars: int | None = None,
 ) -> str:
     """DeepWiki's structure prompt with the (bounded) file tree and README."""
-    tree = "\n".join(files[:max_files])
-    if len(files) > max_files:
-        tree += f"\n… and {len(files) - max_files} more files"
+    tree = bounded_tree(files, max_files, max_tree_chars)
     section = template.render("structure_comprehensive" if comprehensive else "structure_concise")
     return template.render(
         "structure",
@@ -130,6 +129,23 @@ def structure_prompt(
         pages_count="8-12" if comprehensive else "4-6",
         mode="comprehensive" if comprehensive else "concise",
     )
+
+
+def bounded_tree(files: Sequence[str], max_files: int, max_chars: int | None = None) -> str:
+    """The file tree, one path a line, within `max_files` lines and `max_chars` characters. When it must be cut,
+    the shallowest paths are kept (the layout of a large repository, not its first directory in full), listed in
+    their original order, with a line saying how many were left out."""
+    if len(files) <= max_files and (max_chars is None or sum(len(f) + 1 for f in files) <= max_chars):
+        return "\n".join(files)
+    budget = max_chars if max_chars is not None else sum(len(f) + 1 for f in files)
+    kept: set[int] = set()
+    for i in sorted(range(len(files)), key=lambda i: (files[i].count("/"), i)):
+        if len(kept) >= max_files or len(files[i]) + 1 > budget:
+            break
+        kept.add(i)
+        budget -= len(files[i]) + 1
+    lines = [files[i] for i in sorted(kept)]
+    return "\n".join([*lines, f"… and {len(files) - len(lines)} more files"])
 
 
 # --- parsing ------------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """`GET /local_repo/structure?path=`: the file tree and README of a local directory, as DeepWiki returns them
 (`{"file_tree": "a\\nb/c", "readme": "..."}`; errors as `{"error": "..."}`).
 
-Unlike DeepWiki, only directories under `WIKISMITH_LOCAL_ROOTS` are served (none by default). The path is
-resolved (symlinks included) before the check, and a README that is a symlink leading outside the root is not read.
+Unlike DeepWiki, only directories under `WIKISMITH_LOCAL_ROOTS` are served (none by default), and when gateway
+keys are configured (`WIKISMITH_API_KEYS`) a valid `Authorization: Bearer` key is needed, as for chat. The path
+is resolved (symlinks included) before the check, and a README that is a symlink leading outside the root is not
+read.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def _read_inside(path: Path, root: Path) -> str:
 @router.get("/local_repo/structure", response_model=LocalStructure)
 async def local_structure(request: Request, path: str | None = Query(None, max_length=4096)) -> Response:
     server = state(request)
+    server.auth.bearer(request.headers)
     try:
         root = allowed_dir(path or "", server.local_roots)
         body = await asyncio.to_thread(structure, root)

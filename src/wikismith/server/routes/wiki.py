@@ -4,6 +4,11 @@
 Safer than DeepWiki without changing the shapes: names holding path separators, `..` or control characters
 are refused with 400 (the store sanitises names as well); writes and deletes need a credential when one is
 configured (see `auth`); no access token is stored or returned; file work runs off the event loop.
+
+Concise and comprehensive wikis coexist (DeepWiki overwrote one with the other): the POST body's
+`comprehensive` flag (which the DeepWiki front end already sends) and an optional `comprehensive` query
+parameter on GET and DELETE pick the variant. A GET without it answers the comprehensive wiki when there is one,
+else the concise one; a DELETE without it removes both. See `wikismith.wiki.store`.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from wikismith.wiki.store import (
 router = APIRouter(tags=["DeepWiki wiki cache"])
 _NAME_RE = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,200}$")
 Name = Annotated[str, Query(min_length=1, max_length=200)]
+Variant = Annotated[bool | None, Query(description="true: the comprehensive wiki, false: the concise one")]
 _JSON = "application/json"
 
 
 class WikiCacheRequest(BaseModel):
-    """DeepWiki's `WikiCacheRequest`; extra keys (the front end's `comprehensive`) are ignored."""
+    """DeepWiki's `WikiCacheRequest` plus the front end's `comprehensive` flag (absent: comprehensive)."""
 
     model_config = ConfigDict(extra="ignore")
     repo: RepoInfo
@@ -46,6 +52,7 @@ class WikiCacheRequest(BaseModel):
     generated_pages: dict[str, WikiPage] = {}
     provider: str = ""
     model: str = ""
+    comprehensive: bool | None = None
 
 
 class WikiExportRequest(BaseModel):
@@ -78,11 +85,14 @@ def _check_names(**names: str) -> None:
 
 
 @router.get("/api/wiki_cache", response_model=WikiCacheData | None)
-async def get_cache(request: Request, owner: Name, repo: Name, repo_type: Name, language: Name) -> Response:
+async def get_cache(
+    request: Request, owner: Name, repo: Name, repo_type: Name, language: Name, comprehensive: Variant = None
+) -> Response:
     """The cached wiki, or `null` (200) when there is none, as DeepWiki answers."""
     server = state(request)
     _check_names(owner=owner, repo=repo, repo_type=repo_type, language=language)
-    found = await asyncio.to_thread(store(server).get, owner, repo, repo_type, _language(server, language))
+    lang = _language(server, language)
+    found = await asyncio.to_thread(store(server).get, owner, repo, repo_type, lang, comprehensive)
     if found is None:
         return Response(b"null", media_type=_JSON)
     return Response(found.to_json(), media_type=_JSON)
@@ -106,7 +116,8 @@ async def put_cache(
         model=body.model,
     )
     language = _language(server, body.language)
-    await asyncio.to_thread(store(server).put, info.owner, info.repo, info.type, language, data)
+    variant = True if body.comprehensive is None else body.comprehensive
+    await asyncio.to_thread(store(server).put, info.owner, info.repo, info.type, language, data, variant)
     return {"message": "Wiki cache saved successfully"}
 
 
@@ -118,13 +129,14 @@ async def delete_cache(
     repo_type: Name,
     language: Name,
     authorization_code: Annotated[str | None, Query(max_length=1000)] = None,
+    comprehensive: Variant = None,
 ) -> dict[str, str]:
     server = state(request)
     _check_names(owner=owner, repo=repo, repo_type=repo_type, language=language)
     if language not in server.config.lang.supported_languages:
         raise HTTPProblem(400, "Language is not supported", code="unsupported_language", param="language")
     server.auth.write(request.headers, authorization_code)
-    if not await asyncio.to_thread(store(server).delete, owner, repo, repo_type, language):
+    if not await asyncio.to_thread(store(server).delete, owner, repo, repo_type, language, comprehensive):
         raise HTTPProblem(404, "Wiki cache not found", code="not_found")
     return {"message": f"Wiki cache for {owner}/{repo} ({language}) deleted successfully"}
 
