@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/gateway_bench.py                 # 5 s per case
     .venv/bin/python benchmarks/gateway_bench.py --duration 2 --concurrency 1,16
+    .venv/bin/python benchmarks/gateway_bench.py --bare          # also a bare FastAPI + aiohttp pass-through
 
 Three processes: the emulator (OpenAI-shaped upstream, aiohttp on uvloop; streamed answers are 20 chunks),
 `wikismith serve` with one worker (uvloop + httptools) routing `emu/m` to it, and this load generator (aiohttp
 on uvloop, keep-alive, `concurrency` requests in flight). Each case runs direct then through wikismith, so both
 see the same machine load. Prints requests/s, p50 and p99 latency, and the overhead wikismith adds.
+`--bare` adds a fourth process, the smallest possible gateway (FastAPI + one pooled aiohttp session, same
+uvicorn settings), measured in the same run: the floor any Python gateway on this machine starts from.
 
 Targets (issue 6, 2-core machine, one worker): p50 overhead <= 0.3 ms at concurrency 1; >= 3,000 req/s
 non-streaming and >= 1,000 req/s streaming (20 chunks) at concurrency 16.
@@ -49,6 +52,43 @@ def run_emulator(port: int) -> None:
     print("ready", flush=True)
     while True:
         time.sleep(3600)
+
+
+def run_bare(port: int, emu_port: int) -> None:
+    """Child process: a bare FastAPI + aiohttp pass-through (no validation, routing, metrics or ledger)."""
+    import aiohttp
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response, StreamingResponse
+
+    app = FastAPI()
+    sessions: list[aiohttp.ClientSession] = []
+    upstream = f"http://127.0.0.1:{emu_port}/v1/chat/completions"
+
+    async def chat(request: Request) -> Response:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession())
+        body = (await request.body()).replace(b'"emu/', b'"')
+        response = await sessions[0].post(upstream, data=body, headers={"content-type": "application/json"})
+        if b'"stream": true' not in body:
+            data = await response.read()
+            return Response(data, status_code=response.status, media_type="application/json")
+
+        async def chunks() -> Any:
+            async for chunk in response.content.iter_any():
+                yield chunk
+            response.release()
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    async def health(request: Request) -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    # Plain Starlette routes (no dependency solving), as wikismith's fast path serves its /v1 routes.
+    app.router.add_route("/v1/chat/completions", chat, methods=["POST"])
+    app.router.add_route("/health", health, methods=["GET"])
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+                log_level="warning")  # fmt: skip
 
 
 def free_port() -> int:
@@ -157,7 +197,12 @@ def chat_body(model: str, stream: bool) -> bytes:
 
 
 async def bench(
-    emu_port: int, ws_port: int, server_pid: int, concurrencies: list[int], duration: float
+    emu_port: int,
+    ws_port: int,
+    server_pid: int,
+    concurrencies: list[int],
+    duration: float,
+    bare: tuple[int, int] | None,  # port and pid of the bare pass-through
 ) -> list[dict[str, Any]]:
     rows = []
     for stream in (False, True):
@@ -165,13 +210,19 @@ async def bench(
         for concurrency in concurrencies:
             direct = await load(f"http://127.0.0.1:{emu_port}/v1/chat/completions",
                                 chat_body(suffix, stream), concurrency, duration)  # fmt: skip
+            bare_result, bare_cpu = None, 0.0
+            if bare is not None:
+                cpu = cpu_seconds(bare[1])
+                bare_result = await load(f"http://127.0.0.1:{bare[0]}/v1/chat/completions",
+                                         chat_body(f"emu/{suffix}", stream), concurrency, duration)  # fmt: skip
+                bare_cpu = (cpu_seconds(bare[1]) - cpu) / max(1, bare_result.requests) * 1e6
             cpu = cpu_seconds(server_pid)
             through = await load(f"http://127.0.0.1:{ws_port}/v1/chat/completions",
                                  chat_body(f"emu/{suffix}", stream), concurrency, duration)  # fmt: skip
             # CPU includes the warm-up requests, which `through.requests` does not count: an upper bound.
             per_request = (cpu_seconds(server_pid) - cpu) / max(1, through.requests) * 1e6
             rows.append({"stream": stream, "concurrency": concurrency, "direct": direct, "wikismith": through,
-                         "server_cpu_us": per_request})  # fmt: skip
+                         "server_cpu_us": per_request, "bare": bare_result, "bare_cpu_us": bare_cpu})  # fmt: skip
             print_row(rows[-1])
     return rows
 
@@ -179,34 +230,59 @@ async def bench(
 def print_row(row: dict[str, Any]) -> None:
     d: Result = row["direct"]
     w: Result = row["wikismith"]
+    b: Result | None = row.get("bare")
     kind = "stream (20 chunks)" if row["stream"] else "non-stream"
+    bare = (
+        f" | bare {b.rps:6.0f} req/s p50 {b.pct(0.5):5.2f} ms (overhead {b.pct(0.5) - d.pct(0.5):+5.2f} ms,"
+        f" CPU {row['bare_cpu_us']:4.0f} us/req)"
+        if b is not None
+        else ""
+    )
+    errors = [r.errors for r in (d, b, w) if r is not None]
     print(
         f"{kind:19} c={row['concurrency']:<3} direct {d.rps:8.0f} req/s p50 {d.pct(0.5):6.2f} ms p99 {d.pct(0.99):6.2f}"
-        f" | wikismith {w.rps:8.0f} req/s p50 {w.pct(0.5):6.2f} ms p99 {w.pct(0.99):6.2f}"
+        f"{bare} | wikismith {w.rps:8.0f} req/s p50 {w.pct(0.5):6.2f} ms p99 {w.pct(0.99):6.2f}"
         f" | overhead p50 {w.pct(0.5) - d.pct(0.5):+6.2f} ms, {w.rps / d.rps * 100:5.1f}% of direct req/s"
         f" | wikismith CPU {row['server_cpu_us']:5.0f} us/req"
-        f"{f' | errors {d.errors}/{w.errors}' if d.errors or w.errors else ''}",
+        f"{f' | errors {errors}' if any(errors) else ''}",
         flush=True,
     )
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "_emulator":
         run_emulator(int(sys.argv[2]))
         return
+    if len(sys.argv) == 4 and sys.argv[1] == "_bare":
+        run_bare(int(sys.argv[2]), int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per case (after a short warm-up)")
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
+    parser.add_argument("--bare", action="store_true", help="also measure a bare FastAPI + aiohttp pass-through")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     import uvloop
 
     with tempfile.TemporaryDirectory() as tmp:
         processes, emu_port, ws_port = start_processes(Path(tmp))
+        bare = None
+        if args.bare:
+            bare_port = free_port()
+            processes.append(subprocess.Popen([sys.executable, __file__, "_bare", str(bare_port), str(emu_port)]))
+            bare = (bare_port, processes[-1].pid)
         try:
             uvloop.run(wait_ready(f"http://127.0.0.1:{ws_port}/health"))
-            print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.duration:g} s per case", flush=True)
-            uvloop.run(bench(emu_port, ws_port, processes[1].pid, concurrencies, args.duration))
+            if bare is not None:
+                uvloop.run(wait_ready(f"http://127.0.0.1:{bare[0]}/health"))
+            print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.duration:g} s per case;"
+                  f" load average {load_average()}", flush=True)  # fmt: skip
+            uvloop.run(bench(emu_port, ws_port, processes[1].pid, concurrencies, args.duration, bare))
+            print(f"load average after: {load_average()}", flush=True)
         finally:
             for process in processes:
                 process.terminate()

@@ -57,8 +57,18 @@ class SSEDecoder:
         lines = buffer.split(b"\n")
         self._buffer = lines.pop()
         events: list[SSEEvent] = []
-        for line in lines:
-            self._line(line, events)
+        data = self._data
+        for line in lines:  # `data:` lines and blank lines inline (nearly every line), the rest in `_line`
+            if line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                data.append(value.decode("utf-8", "replace"))
+            elif line:
+                self._line(line, events)
+            else:
+                if data:
+                    events.append(SSEEvent("\n".join(data), self._event, self._id))
+                    data = self._data = []
+                self._event = None
         return events
 
     def flush(self) -> list[SSEEvent]:

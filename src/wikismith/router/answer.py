@@ -32,6 +32,10 @@ class StreamRun:
     async def events(self, upstream: AsyncIterator[StreamEvent], state: RouteState) -> AsyncIterator[StreamEvent]:
         held: list[StreamEvent] = []
         async for event in upstream:
+            if self.started and type(event) is TextDelta:  # nearly every event once content has started
+                self.sent.append(event.text)
+                yield event
+                continue
             if isinstance(event, UsageReport):
                 usage = priced(event.usage, self.target.info)
                 self.usage = usage

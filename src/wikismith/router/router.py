@@ -97,6 +97,7 @@ class Router:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         plan = self.plan(request)
         state = self._state(plan, request)
+        estimate = prompt_estimate(request)
         try:
             while True:
                 for target in state.live():
@@ -104,9 +105,9 @@ class Router:
                     self._check_budget(request, target, state)
                     started = time.perf_counter()
                     try:
-                        async with self.limiter.slot(target.target, prompt_estimate(request), state.remaining()):
+                        async with self.limiter.slot(target.target, estimate, state.remaining()):
                             response = await self.client(target.target.provider).complete(provider_request)
-                        self.limiter.settle(target.target, prompt_estimate(request), response.usage)
+                        self.limiter.settle(target.target, estimate, response.usage)
                         check_answer(response, target)
                     except LLMError as error:
                         state.fail(target, error, time.perf_counter() - started)
@@ -354,6 +355,7 @@ class Router:
         state = self._state(plan, request)
         resume = bool(request.extra.get("continue_on_failure"))
         sent: list[str] = []  # text sent to the caller, over every target
+        estimate = prompt_estimate(request)
         try:
             while True:
                 for target in state.live():
@@ -362,7 +364,7 @@ class Router:
                     started = time.perf_counter()
                     run = StreamRun(target, sent)
                     try:
-                        async with self.limiter.slot(target.target, prompt_estimate(request), state.remaining()):
+                        async with self.limiter.slot(target.target, estimate, state.remaining()):
                             upstream = self.client(target.target.provider).stream(provider_request)
                             try:
                                 async for event in run.events(upstream, state):
@@ -383,7 +385,7 @@ class Router:
                         cause = error.cause if isinstance(error, StreamError) and error.cause else error
                         raise StreamError(cause.message, partial_text="".join(sent), cause=cause) from error
                     took = time.perf_counter() - started
-                    self.limiter.settle(target.target, prompt_estimate(request), run.usage)
+                    self.limiter.settle(target.target, estimate, run.usage)
                     name = self._served_name(plan, target, run.model)
                     attempts = state.succeed(target, took)
                     self.latency.observe(target.name, took)

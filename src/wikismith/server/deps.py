@@ -5,6 +5,8 @@ Routes get the state with `state(request)`; nothing is global, so two apps can r
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,21 @@ _MAX_BODY = 16 * 1024 * 1024
 _MAX_MESSAGES = 512
 _MAX_STREAMS = 256
 _TIMEOUT = 600.0
+_GEN0_THRESHOLD = 20_000
+
+
+@functools.cache  # once per process
+def settle_heap() -> None:
+    """Once per process, when the server is built: freeze the objects alive after startup (modules, FastAPI's
+    routes, pydantic schemas, the config and router) so the cyclic collector never scans them again, and
+    collect the youngest generation less often. A request allocates a few hundred short-lived containers;
+    at CPython's default threshold (700) the collector ran every other request and a full collection walked
+    the whole startup heap, about a tenth of the server's CPU and its worst latency spikes. Objects freed by
+    reference counting (nearly all of a request's) are unaffected."""
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, _GEN0_THRESHOLD), gen1, gen2)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -69,6 +86,9 @@ class ServerState:
     limits: ServerLimits
     streams: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # lazily built services (wiki store, embedders, …)
+
+    def __post_init__(self) -> None:
+        settle_heap()
 
     @property
     def local_roots(self) -> tuple[Path, ...]:

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wikismith.llm.types import GenerationParams, Message, ToolCall
 
+_NO_PARAMS = GenerationParams()
+
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -100,7 +102,8 @@ class ChatCompletionBody(BaseModel):
             "reasoning": self.reasoning,
         }
         # Only the fields the caller set, so config defaults stay in force for the rest.
-        return GenerationParams(**{k: v for k, v in fields.items() if v is not None})
+        given = {k: v for k, v in fields.items() if v is not None}
+        return GenerationParams(**given) if given else _NO_PARAMS  # frozen, so one shared empty value will do
 
 
 class EmbeddingsBody(BaseModel):

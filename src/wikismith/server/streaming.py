@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -22,31 +22,67 @@ class ClientGone(Exception):
     """The client disconnected before the answer was ready; there is nobody to answer."""
 
 
-async def unless_disconnected(receive: Receive, call: Awaitable[T]) -> T:
+# A call that answers within this never starts its watcher task (most of the watching's cost): a client that
+# leaves during it is noticed when the answer is written, like one that leaves just after.
+_WATCH_AFTER = 0.002
+
+
+async def unless_disconnected(receive: Receive, call: Awaitable[T], timeout: float | None = None) -> T:
     """Await `call` (a whole, non-streamed answer) while watching the connection: when the client goes away
-    first, the call is cancelled at once (closing its upstream request) and `ClientGone` is raised.
-    Call it after the request body has been read."""
+    first, the call is cancelled at once (closing its upstream request) and `ClientGone` is raised; when
+    `timeout` seconds pass first, it is cancelled and `TimeoutError` is raised. Call it after the request
+    body has been read."""
     task = asyncio.current_task()
     assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    watch = _Watch(task, receive, timeout)
     try:
         return await call
     except asyncio.CancelledError:
-        if not gone:
+        if not watch.why:
             raise
         task.uncancel()
-        raise ClientGone from None
+        if watch.why == "gone":
+            raise ClientGone from None
+        raise TimeoutError from None
     finally:
-        watcher.cancel()
+        watch.close()
+
+
+class _Watch:
+    """Cancels `task` when the client disconnects (`why` = "gone") or at the deadline (`why` = "expired").
+    Until `_WATCH_AFTER` has passed it is one timer; then a task reads `receive` and a timer holds the deadline."""
+
+    __slots__ = ("deadline", "handle", "receive", "task", "watcher", "why")
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self.task = task
+        self.receive = receive
+        self.deadline = None if timeout is None else loop.time() + timeout
+        self.watcher: asyncio.Future[None] | None = None
+        self.why = ""
+        delay = _WATCH_AFTER if timeout is None else min(_WATCH_AFTER, timeout)
+        self.handle: asyncio.TimerHandle | None = loop.call_later(delay, self.start)
+
+    def start(self) -> None:
+        self.watcher = asyncio.ensure_future(self.watch())
+        self.handle = None if self.deadline is None else asyncio.get_running_loop().call_at(self.deadline, self.stop)
+
+    async def watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.stop("gone")
+
+    def stop(self, reason: str = "expired") -> None:
+        if not self.why:  # one cancellation only, so one `uncancel()` undoes it
+            self.why = reason
+            self.task.cancel()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
 class AbortStream(Exception):
@@ -71,17 +107,31 @@ class StreamResponse(Response):
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.ensure_future(self._pump(send))
-        watch = asyncio.ensure_future(self._watch(receive))
+        """Pump the body in this task; a watcher task cancels it when the client disconnects."""
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        body = _Coalescer(send)
         try:
-            done, _ = await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+            await self._pump(send, body)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()
+        except (OSError, AbortStream):  # OSError: the client went away
+            pass
         finally:
-            for task in (pump, watch):
-                if not task.done():
-                    task.cancel()
-            for task in (pump, watch):
-                with contextlib.suppress(asyncio.CancelledError, OSError):
-                    await task
+            watcher.cancel()
+            body.cancel()
             closer = getattr(self.iterator, "aclose", None)
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -90,19 +140,88 @@ class StreamResponse(Response):
                 result = self.on_close()
                 if result is not None:
                     await result
-        error = pump.exception() if pump in done and not pump.cancelled() else None
-        if error is not None and not isinstance(error, OSError | AbortStream):  # OSError: the client went away
-            raise error
 
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send, body: _Coalescer) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        async for chunk in self.iterator:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        try:
+            async for chunk in self.iterator:
+                if body.write(chunk):
+                    await body.drain()
+        except Exception:  # what was produced before the failure is still sent, as it would have been
+            with contextlib.suppress(Exception):
+                await body.end(final=False)
+            raise
+        await body.end(final=True)
 
-    @staticmethod
-    async def _watch(receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
+
+_HIGH_WATER = 64 * 1024
+
+
+class _Coalescer:
+    """Sends body chunks, joining those produced in one go into one message (one socket write): a burst of
+    SSE events decoded from one upstream read costs one write downstream instead of one per event. Nothing is
+    held back: the flush task runs as soon as the producer waits for more input (its next event-loop turn),
+    and a slow reader past `_HIGH_WATER` bytes makes the producer wait (backpressure)."""
+
+    __slots__ = ("_parts", "_send", "_sending", "_size", "_task")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._task: asyncio.Task[None] | None = None
+        self._sending = False  # the flush task is inside `send` (else, while pending, it has not started)
+
+    def write(self, chunk: bytes) -> bool:
+        """Queue `chunk`; True when the producer must `await drain()` (the flush failed, or the reader is slow)."""
+        self._parts.append(chunk)
+        self._size += len(chunk)
+        task = self._task
+        if task is None:
+            self._task = asyncio.ensure_future(self._flush())
+            return False
+        return task.done() or self._size >= _HIGH_WATER
+
+    async def drain(self) -> None:
+        """Wait for the flush in progress; raise its failure (the client went away)."""
+        task = self._task
+        if task is not None:
+            if task.done():
+                task.result()
+            else:
+                await task
+
+    async def _flush(self) -> None:
+        while self._parts:
+            body = self._take()
+            self._sending = True
+            await self._send({"type": "http.response.body", "body": body, "more_body": True})
+            self._sending = False
+        self._task = None
+
+    def _take(self) -> bytes:
+        parts, self._parts, self._size = self._parts, [], 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def end(self, *, final: bool) -> None:
+        """Send what is pending now; with `final`, as the body's last message (one write for both)."""
+        task, self._task = self._task, None
+        if task is not None:
+            if task.done():
+                task.result()
+            elif self._sending:
+                await task
+            else:  # not started yet: its chunks go out with this message instead
+                task.cancel()
+        if final or self._parts:
+            chunk = self._take() if self._parts else b""
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": not final})
+
+    def cancel(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # retrieved: the failure was already handled (or the client is gone)

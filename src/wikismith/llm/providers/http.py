@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from wikismith.config.models import ConfigError, ResolvedProvider
 from wikismith.llm.errors import ClientTimeout, LLMError, StatusError, TransportError, UpstreamError, error_for_status
@@ -54,6 +55,7 @@ class HTTPTransport:
         self._timeouts = provider.timeouts
         self._refine = refine
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -62,6 +64,13 @@ class HTTPTransport:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeouts.connect)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
         return self._session
+
+    def url(self, path: str) -> URL:
+        """`base_url + path`, parsed once per path (aiohttp would parse the string on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self.base_url + path)
+        return url
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -79,7 +88,7 @@ class HTTPTransport:
         try:
             async with asyncio.timeout_at(min(deadline, loop.time() + self._timeouts.first_byte)):
                 response = await self.session().request(
-                    method, self.base_url + path, data=data, headers=headers, params=self._query or None
+                    method, self.url(path), data=data, headers=headers, params=self._query or None
                 )
         except TimeoutError as exc:
             phase = "connect" if isinstance(exc, aiohttp.ServerTimeoutError) else "first_byte"
@@ -114,6 +123,8 @@ class HTTPTransport:
     async def read_all(self, opened: Opened) -> bytes:
         response = opened.response
         try:
+            if response.content.is_eof():  # the whole body has arrived with the headers: no wait, no timer
+                return await response.read()
             async with asyncio.timeout_at(opened.deadline):
                 return await response.read()
         except TimeoutError:
@@ -131,16 +142,24 @@ class HTTPTransport:
         content = opened.response.content
         idle = self._timeouts.idle
         while True:
-            now = loop.time()
             try:
-                async with asyncio.timeout_at(min(opened.deadline, now + idle)):
-                    data = await content.readany()
-            except TimeoutError:
-                raise self.timeout_error("total" if now + idle >= opened.deadline else "idle", opened.model) from None
+                data = content.read_nowait()  # all that has arrived already, without arming a timer
             except aiohttp.ClientError as exc:
                 raise self.transport_error(exc, opened.model) from None
             if not data:
-                return
+                if content.at_eof():
+                    return
+                now = loop.time()
+                try:
+                    async with asyncio.timeout_at(min(opened.deadline, now + idle)):
+                        data = await content.readany()
+                except TimeoutError:
+                    phase = "total" if now + idle >= opened.deadline else "idle"
+                    raise self.timeout_error(phase, opened.model) from None
+                except aiohttp.ClientError as exc:
+                    raise self.transport_error(exc, opened.model) from None
+                if not data:
+                    return
             yield data
 
     async def finish(self, opened: Opened, *, grace: float = 1.0) -> None:

@@ -15,7 +15,7 @@ and query parameters (generator.json). OpenRouter is a small subclass (`openrout
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -33,8 +33,8 @@ from wikismith.llm.errors import (
 )
 from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport
 from wikismith.llm.params import wire_params
-from wikismith.llm.providers.http import HTTPTransport, Opened
-from wikismith.llm.sse import SSEDecoder
+from wikismith.llm.providers.http import HTTPTransport
+from wikismith.llm.sse import SSEDecoder, SSEEvent
 from wikismith.llm.types import ChatRequest, ChatResponse, Message, ModelInfo, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -157,11 +157,38 @@ class OpenAICompatClient:
         return self.response(data, request.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        opened = await self.http.open("POST", "/chat/completions", self.body(request, stream=True), model=request.model)
+        """The stream's events. Each network read is parsed at once into a list (no generator per chunk); a
+        failure inside a read is raised after the events parsed before it have been passed on."""
+        model = request.model
+        opened = await self.http.open("POST", "/chat/completions", self.body(request, stream=True), model=model)
+        decoder = SSEDecoder()
+        state = _StreamState(model)
         clean = False
         try:
-            async for event in self._events(opened, request.model):
-                yield event
+            try:
+                async for data in self.http.chunks(opened):
+                    for out in self._parse(decoder.feed(data), state):
+                        yield out
+                    if state.error is not None:
+                        raise state.error
+                    if state.done:
+                        break
+                if not state.done:
+                    for out in self._parse(decoder.flush(), state):
+                        yield out
+                    if state.error is not None:
+                        raise state.error
+            except LLMError as error:
+                raise state.interrupted(error) from None
+            if not state.done and state.finish is None:
+                cause = UpstreamError(
+                    "the stream closed before it finished (no finish_reason, no [DONE])",
+                    provider=self.provider.id,
+                    model=model,
+                    status=200,
+                )
+                raise state.interrupted(cause)
+            yield Finish(state.finish, state.model, state.upstream, state.id)
             clean = True
         finally:
             if clean:
@@ -262,63 +289,47 @@ class OpenAICompatClient:
 
     # --- streaming --------------------------------------------------------------------------------------------
 
-    async def _events(self, opened: Opened, model: str) -> AsyncIterator[StreamEvent]:
-        decoder = SSEDecoder()
-        state = _StreamState(model)
-        done = False
+    def _parse(self, events: list[SSEEvent], state: _StreamState) -> list[StreamEvent]:
+        """The stream events of some SSE events, up to `[DONE]` (which sets `state.done`) or a failure (which
+        sets `state.error`)."""
+        out: list[StreamEvent] = []
         try:
-            async for data in self.http.chunks(opened):
-                for event in decoder.feed(data):
-                    if event.data == "[DONE]":
-                        done = True
-                        break
-                    for out in self._chunk(event.data, state):
-                        yield out
-                if done:
+            for event in events:
+                if event.data == "[DONE]":
+                    state.done = True
                     break
-            if not done:
-                for event in decoder.flush():
-                    if event.data != "[DONE]":
-                        for out in self._chunk(event.data, state):
-                            yield out
-                    else:
-                        done = True
+                self._chunk(event.data, state, out)
         except LLMError as error:
-            raise state.interrupted(error) from None
-        if not done and state.finish is None:
-            cause = UpstreamError(
-                "the stream closed before it finished (no finish_reason, no [DONE])",
-                provider=self.provider.id,
-                model=model,
-                status=200,
-            )
-            raise state.interrupted(cause)
-        yield Finish(state.finish, state.model, state.upstream, state.id)
+            state.error = error
+        return out
 
-    def _chunk(self, data: str, state: _StreamState) -> Iterator[StreamEvent]:
+    def _chunk(self, data: str, state: _StreamState, out: list[StreamEvent]) -> None:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             cause = UpstreamError(f"a stream event is not JSON: {data[:200]!r}", provider=self.provider.id, status=200)
             raise state.interrupted(cause) from None
-        if not isinstance(chunk, Mapping):
+        if type(chunk) is not dict:  # orjson gives a dict for every JSON object
             return
-        if chunk.get("error"):
+        get = chunk.get
+        if get("error"):
             raise state.interrupted(self.inband_error(chunk, state.requested))
-        state.id = chunk.get("id") or state.id
-        state.model = chunk.get("model") or state.model
-        state.upstream = chunk.get("provider") or state.upstream
-        for choice in chunk.get("choices") or ():
-            yield from state.choice(choice)
+        state.id = get("id") or state.id
+        state.model = get("model") or state.model
+        state.upstream = get("provider") or state.upstream
+        for choice in get("choices") or ():
+            state.choice(choice, out)
             if choice.get("error"):
                 raise state.interrupted(self.inband_error({"error": choice["error"]}, state.requested))
-        usage = parse_usage(chunk.get("usage"))
-        if usage is not None:
-            yield UsageReport(usage)
+        raw_usage = get("usage")
+        if raw_usage is not None:
+            usage = parse_usage(raw_usage)
+            if usage is not None:
+                out.append(UsageReport(usage))
 
 
 class _StreamState:
-    __slots__ = ("finish", "id", "model", "requested", "sent", "upstream")
+    __slots__ = ("done", "error", "finish", "id", "model", "requested", "sent", "upstream")
 
     def __init__(self, model: str) -> None:
         self.requested = model
@@ -327,19 +338,23 @@ class _StreamState:
         self.upstream: str | None = None
         self.finish: str | None = None
         self.sent: list[str] = []
+        self.done = False  # `[DONE]` was received
+        self.error: LLMError | None = None  # a failure met while parsing a read, raised after its earlier events
 
-    def choice(self, choice: Mapping[str, Any]) -> Iterator[StreamEvent]:
+    def choice(self, choice: Mapping[str, Any], out: list[StreamEvent]) -> None:
         delta = choice.get("delta") or {}
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")  # OpenRouter / DeepSeek, vLLM
         if reasoning:
-            yield ReasoningDelta(reasoning)
+            out.append(ReasoningDelta(reasoning))
         content = delta.get("content")
         if content:
             self.sent.append(content)
-            yield TextDelta(content)
+            out.append(TextDelta(content))
         for call in delta.get("tool_calls") or ():
             fn = call.get("function") or {}
-            yield ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
+            out.append(
+                ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
+            )
         if choice.get("finish_reason"):
             self.finish = choice["finish_reason"]
 

@@ -9,7 +9,6 @@ token is a plain HTTP error; after it, a final `data: {"error": {...}}` event (w
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -118,8 +117,8 @@ async def chat_completions(request: Request) -> Response:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return await _stream(server, request, chat_request, include_usage)
     try:
-        async with asyncio.timeout(server.limits.request_timeout):
-            response = await unless_disconnected(request.receive, server.router.complete(chat_request))
+        timeout = server.limits.request_timeout
+        response = await unless_disconnected(request.receive, server.router.complete(chat_request), timeout)
     except LLMError as error:
         server.metrics.observe_call(chat_request.model, None, getattr(error, "attempts", None) or [], ok=False)
         raise
@@ -170,6 +169,10 @@ class _Chunks:
         )
         return self.prefix + orjson.dumps(delta) + end
 
+    def text(self, text: str) -> bytes:
+        """`delta({"content": text})`, for the common case."""
+        return self.prefix + b'{"content":' + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n'
+
     def event(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps({**self.head, **payload}) + b"\n\n"
 
@@ -200,7 +203,9 @@ async def _sse(
     try:
         event: StreamEvent | None = None if isinstance(first, Routed) else first
         while True:
-            if event is not None:
+            if type(event) is TextDelta:
+                yield chunks.text(event.text)
+            elif event is not None:
                 delta = _delta(event)
                 if delta is not None:
                     yield chunks.delta(delta)
@@ -208,8 +213,9 @@ async def _sse(
                     usage = event.usage
                 elif isinstance(event, Finish):
                     finish = event.reason
-            event = await anext(events, None)
-            if event is None:
+            try:
+                event = await events.__anext__()
+            except StopAsyncIteration:
                 break
         yield chunks.delta({}, finish or "stop")
         if include_usage:
