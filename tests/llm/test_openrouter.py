@@ -11,8 +11,8 @@ from tests.support.emulator import Emulator, Reply, error_in_200, mid_stream_err
 from wikismith.llm.errors import AuthError, EmptyResponse, LLMError, RateLimited, StreamError, UpstreamError
 from wikismith.llm.events import Finish, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
 from wikismith.llm.providers import create_client
-from wikismith.llm.providers.openrouter import OpenRouterClient
-from wikismith.llm.types import GenerationParams
+from wikismith.llm.providers.openrouter import CACHE_MIN_CHARS, OpenRouterClient
+from wikismith.llm.types import ChatRequest, GenerationParams, Message
 
 
 @pytest.fixture
@@ -216,3 +216,94 @@ async def test_streams_reuse_one_pooled_connection(client: OpenRouterClient, emu
         await collect(client.stream(ask("m")))
     await client.complete(ask("m"))
     assert len({r.peer for r in emulator.chat_requests()}) == 1
+
+
+# --- prompt caching (OpenRouter "Prompt Caching": explicit breakpoints for Anthropic and Gemini) -------------
+
+LONG = "You document repositories. " * (CACHE_MIN_CHARS // 20)
+EPHEMERAL_PART = {"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}
+
+
+def with_system(model: str, system: str = LONG) -> ChatRequest:
+    return ChatRequest(
+        model=model, messages=[Message(role="system", content=system), Message(role="user", content="Go.")]
+    )
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4", "google/gemini-2.5-pro"])
+async def test_long_system_prompt_gets_a_cache_breakpoint(
+    client: OpenRouterClient, emulator: Emulator, model: str
+) -> None:
+    await client.complete(with_system(model))
+    messages = emulator.chat_requests()[-1].json["messages"]
+    assert messages[0] == {"role": "system", "content": [EPHEMERAL_PART]}
+    assert messages[1] == {"role": "user", "content": "Go."}  # only the one breakpoint
+
+
+async def test_long_first_user_message_gets_the_breakpoint_without_a_system_one(
+    client: OpenRouterClient, emulator: Emulator
+) -> None:
+    await client.complete(ask("anthropic/claude-3.5-haiku", text=LONG))
+    assert emulator.chat_requests()[-1].json["messages"] == [{"role": "user", "content": [EPHEMERAL_PART]}]
+
+
+async def test_long_user_message_after_a_short_system_one_gets_the_breakpoint(
+    client: OpenRouterClient, emulator: Emulator
+) -> None:
+    messages = [Message(role="system", content="Be brief."), Message(role="user", content=LONG)]
+    await client.complete(ChatRequest(model="google/gemini-2.5-flash", messages=messages))
+    sent = emulator.chat_requests()[-1].json["messages"]
+    assert sent == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [EPHEMERAL_PART]}]
+
+
+async def test_stream_carries_the_breakpoint_too(client: OpenRouterClient, emulator: Emulator) -> None:
+    await collect(client.stream(with_system("anthropic/claude-sonnet-4")))
+    assert emulator.chat_requests()[-1].json["messages"][0]["content"] == [EPHEMERAL_PART]
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "deepseek/deepseek-chat", "meta-llama/llama-3-8b"])
+async def test_automatically_caching_models_get_no_breakpoint(
+    client: OpenRouterClient, emulator: Emulator, model: str
+) -> None:
+    await client.complete(with_system(model))
+    assert emulator.chat_requests()[-1].json["messages"][0] == {"role": "system", "content": LONG}
+
+
+async def test_short_prompt_gets_no_breakpoint(client: OpenRouterClient, emulator: Emulator) -> None:
+    await client.complete(with_system("anthropic/claude-sonnet-4", system="Be brief."))
+    assert emulator.chat_requests()[-1].json["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Go."},
+    ]
+
+
+async def test_prompt_cache_off_sends_plain_content(emulator: Emulator) -> None:
+    off = create_client(provider("openrouter", emulator.base_url, prompt_cache=False))
+    try:
+        await off.complete(with_system("anthropic/claude-sonnet-4"))
+    finally:
+        await off.aclose()
+    assert emulator.chat_requests()[-1].json["messages"][0] == {"role": "system", "content": LONG}
+
+
+async def test_top_level_cache_control_is_left_to_openrouter(client: OpenRouterClient, emulator: Emulator) -> None:
+    automatic = {"cache_control": {"type": "ephemeral"}}
+    request = with_system("anthropic/claude-sonnet-4").model_copy(update={"extra": automatic})
+    await client.complete(request)
+    body = emulator.chat_requests()[-1].json
+    assert body["cache_control"] == {"type": "ephemeral"} and body["messages"][0]["content"] == LONG
+
+
+async def test_cached_tokens_are_reported(client: OpenRouterClient, emulator: Emulator) -> None:
+    usage = {
+        "prompt_tokens": 10339,
+        "completion_tokens": 60,
+        "total_tokens": 10399,
+        "prompt_tokens_details": {"cached_tokens": 10318, "cache_write_tokens": 0},
+        "cost": 0.001,
+    }
+    emulator.script("anthropic/claude-sonnet-4", Reply(text="ok", usage=usage), Reply(text="ok", usage=usage))
+    answer = await client.complete(with_system("anthropic/claude-sonnet-4"))
+    assert answer.usage is not None and answer.usage.cached_tokens == 10318
+    streamed = await collect(client.stream(with_system("anthropic/claude-sonnet-4")))
+    assert streamed.usage is not None and streamed.usage.cached_tokens == 10318

@@ -74,6 +74,7 @@ class ProviderConfig(BaseModel):
     headers: dict[str, str] = {}
     timeouts: Timeouts = Timeouts()
     limits: Limits = Limits()
+    prompt_cache: bool = True  # cache breakpoints where the provider needs them (OpenRouter: Claude, Gemini)
     models: dict[str, dict[str, Any]] = {}
 
 
@@ -167,6 +168,7 @@ class ResolvedProvider:
     headers: Mapping[str, str]
     timeouts: Timeouts
     limits: Limits
+    prompt_cache: bool = True
 
     def __repr__(self) -> str:
         # Headers and query parameters may hold an expanded `${…_API_KEY}`: shown redacted, like the key itself.
@@ -255,6 +257,7 @@ class AppConfig:
             headers=headers,
             timeouts=cfg.timeouts,
             limits=cfg.limits,
+            prompt_cache=cfg.prompt_cache,
         )
 
     def resolve(self, provider_id: str | None = None, model: str | None = None) -> ModelTarget:

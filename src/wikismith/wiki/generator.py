@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from wikismith.llm.base import ChatModel
+from wikismith.llm.catalogue import Catalogue
 from wikismith.redact import redact
 from wikismith.storage import atomic_write_text
 from wikismith.wiki import output
@@ -54,6 +55,7 @@ from wikismith.wiki.structure import (
     request_structure,
     structure_prompt,
 )
+from wikismith.wiki.structure_json import request_structure_json, supports_json_schema
 from wikismith.wiki.tally import Tally
 
 __all__ = [
@@ -75,7 +77,9 @@ log = logging.getLogger("wikismith.wiki.generator")
 @dataclass(frozen=True, slots=True)
 class WikiOptions:
     """`model` is the router's model name. `fallback_structure`: None allows the file-tree structure for the
-    embedded `local` provider only. `context_chars` bounds the retrieved excerpts per page."""
+    embedded `local` provider only. `context_chars` bounds the retrieved excerpts per page. `json_structure`: None
+    asks for the structure as schema-bound JSON when the router's catalogue says the model takes a JSON schema
+    (XML otherwise, and after an unusable JSON answer); True/False force it on or off."""
 
     model: str
     language: str = "en"
@@ -85,6 +89,7 @@ class WikiOptions:
     fallback_structure: bool | None = None
     context_chars: int = DEFAULT_CONTEXT_CHARS
     top_k: int = 12
+    json_structure: bool | None = None
 
 
 @dataclass(slots=True)
@@ -215,20 +220,14 @@ class _Run:
     async def _structure(self) -> tuple[Structure, Literal["model", "fallback"]]:
         ref = self.repo.snapshot.ref
         self.emit("stage", "asking for the wiki structure")
-        prompt = structure_prompt(
-            owner=ref.owner,
-            repo=ref.name,
-            repo_type=ref.type,
-            files=self.repo.files,
-            readme=self.repo.readme,
-            language_name=self.language_name,
-            comprehensive=self.options.comprehensive,
-            max_readme_chars=max(2000, self.options.context_chars // 3),
-            max_tree_chars=self._tree_chars(),
-        )
+        name, tally = self.options.model, self.summary.tally
         source: Literal["model", "fallback"] = "model"
         try:
-            structure = await request_structure(self.model, self.options.model, prompt, self.summary.tally)
+            structure = None
+            if self._json_structure():
+                structure = await request_structure_json(self.model, name, self._structure_prompt("json"), tally)
+            if structure is None:
+                structure = await request_structure(self.model, name, self._structure_prompt("xml"), tally)
         except StructureError as exc:
             if not self._fallback_allowed():
                 raise
@@ -238,6 +237,29 @@ class _Run:
             source = "fallback"
         structure, _ = clean_structure(structure, self.repo.files)
         return structure, source
+
+    def _structure_prompt(self, output: Literal["xml", "json"]) -> str:
+        ref = self.repo.snapshot.ref
+        return structure_prompt(
+            owner=ref.owner,
+            repo=ref.name,
+            repo_type=ref.type,
+            files=self.repo.files,
+            readme=self.repo.readme,
+            language_name=self.language_name,
+            comprehensive=self.options.comprehensive,
+            max_readme_chars=max(2000, self.options.context_chars // 3),
+            max_tree_chars=self._tree_chars(),
+            output=output,
+        )
+
+    def _json_structure(self) -> bool:
+        """Forced by the options, else what the router's catalogue says of the model (a bare ChatModel has no
+        catalogue: XML)."""
+        if self.options.json_structure is not None:
+            return self.options.json_structure
+        catalogue = getattr(self.model, "catalogue", None)
+        return isinstance(catalogue, Catalogue) and supports_json_schema(catalogue.get(self.options.model))
 
     def _tree_chars(self) -> int | None:
         """A known small context window bounds the file tree too (a third of it), so a large repository's

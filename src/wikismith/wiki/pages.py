@@ -32,6 +32,9 @@ _DETAILS = re.compile(r"<details>.*?</details>\s*", re.DOTALL | re.IGNORECASE)
 _WRAPPING_FENCE = re.compile(r"^\s*```(?:markdown|md)?\s*\n(?P<body>.*?)\n```\s*$", re.DOTALL | re.IGNORECASE)
 _H1 = re.compile(r"^#\s+\S", re.MULTILINE)
 MAX_LISTED_FILES = 12
+# Excerpt budgets below this come from context windows of about 8k tokens or less (see
+# `repository.context_budget`): small models, which follow a short prompt better than DeepWiki's long one.
+COMPACT_BELOW_CHARS = 12_000
 
 
 class PageError(Exception):
@@ -150,6 +153,16 @@ def listed_files(page: PageSpec, chunks: Sequence[Chunk]) -> list[str]:
 
 
 def page_prompt(page: PageSpec, inputs: PageInputs, chunks: Sequence[Chunk], files: Sequence[str]) -> str:
+    """DeepWiki's page prompt; for a model with a small window, a short one (tried on SmolLM2-135M: given the
+    full instructions it echoes them back as the page; given the short ones it explains the code)."""
+    if inputs.context_chars < COMPACT_BELOW_CHARS:
+        return template.render(
+            "page_compact",
+            title=page.title,
+            description=page.description or page.title,
+            context=format_context(chunks),
+            language_name=inputs.language_name,
+        )
     others = [f"- {p.title} (#{p.id})" for p in inputs.structure.pages if p.id != page.id]
     return template.render(
         "page",
@@ -172,7 +185,7 @@ def clean_answer(text: str, title: str) -> str:
     text = _DETAILS.sub("", text).strip()
     if not text:
         raise PageError("the model returned an empty page")
-    text = collapse_repeats(text)
+    text = drop_repeated_lines(collapse_repeats(text))
     heading = _H1.search(text)
     if heading is None:
         return f"# {title}\n\n{text}"
@@ -202,6 +215,24 @@ def collapse_repeats(text: str) -> str:
         else:
             paragraph.append(line)
     flush()
+    return "\n".join(out)
+
+
+def drop_repeated_lines(text: str, min_chars: int = 40) -> str:
+    """Outside code blocks, drop a line of `min_chars` or more seen before, and a line equal to the line kept
+    just before it (SmolLM2 loops one sentence between stray quote lines with no blank line between)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    in_fence = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and stripped:
+            if (len(stripped) >= min_chars and stripped in seen) or (out and stripped == out[-1].strip()):
+                continue
+            seen.add(stripped)
+        out.append(line)
     return "\n".join(out)
 
 

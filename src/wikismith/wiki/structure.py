@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -113,10 +114,19 @@ def structure_prompt(
     max_files: int = 1500,
     max_readme_chars: int = 8000,
     max_tree_chars: int | None = None,
+    output: Literal["xml", "json"] = "xml",
 ) -> str:
-    """DeepWiki's structure prompt with the (bounded) file tree and README."""
+    """DeepWiki's structure prompt with the (bounded) file tree and README, asking for the `wiki_structure` XML,
+    or with `output="json"` for the same fields as a JSON object (`structure_json.py`)."""
     tree = bounded_tree(files, max_files, max_tree_chars)
-    section = template.render("structure_comprehensive" if comprehensive else "structure_concise")
+    guidance = template.render("structure_sections") if comprehensive else ""
+    if output == "json":
+        note = "" if comprehensive else " (an empty list: this wiki has no sections)"
+        section = template.render("structure_json", sections_guidance=guidance and guidance + "\n", sections_note=note)
+    elif comprehensive:
+        section = template.render("structure_comprehensive", sections_guidance=guidance.rstrip())
+    else:
+        section = template.render("structure_concise")
     return template.render(
         "structure",
         repo_type="local" if repo_type == "local" else repo_type.capitalize(),
@@ -126,6 +136,8 @@ def structure_prompt(
         readme=readme[:max_readme_chars] or "(no README)",
         language_name=language_name,
         structure_section=section,
+        format_rules=template.render(f"structure_rules_{output}").rstrip(),
+        format_name="the JSON object" if output == "json" else "valid XML",
         pages_count="8-12" if comprehensive else "4-6",
         mode="comprehensive" if comprehensive else "concise",
     )
@@ -197,42 +209,83 @@ def _unique(wanted: str, taken: set[str]) -> str:
 
 
 def _from_element(root: ET.Element) -> Structure:
-    page_nodes = root.findall("pages/page") or root.findall("page")
-    if not page_nodes:
-        raise StructureError("the <wiki_structure> has no <page> elements")
+    """The XML as the fields of `structure_from` (DeepWiki's wiki_structure, as the JSON mode asks for it)."""
+    pages = [
+        {
+            "id": node.get("id") or "",
+            "title": _text(node, "title"),
+            "description": _text(node, "description"),
+            "importance": _text(node, "importance"),
+            "relevant_files": _texts(node, "relevant_files", "file_path"),
+            "related_pages": _texts(node, "related_pages", "related"),
+            "parent_section": _text(node, "parent_section"),
+        }
+        for node in root.findall("pages/page") or root.findall("page")
+    ]
+    sections = [
+        {
+            "id": node.get("id") or "",
+            "title": _text(node, "title"),
+            "pages": _texts(node, "pages", "page_ref"),
+            "subsections": _texts(node, "subsections", "section_ref"),
+        }
+        for node in root.findall("sections/section") or root.findall("section")
+    ]
+    fields = {"title": _text(root, "title"), "description": _text(root, "description"), "sections": sections}
+    return structure_from({**fields, "pages": pages}, "<wiki_structure>")
+
+
+def structure_from(fields: Mapping[str, Any], what: str = "the structure") -> Structure:
+    """A `Structure` from DeepWiki's wiki_structure fields (title, description, sections, pages with id, title,
+    description, importance, relevant_files, related_pages, parent_section): ids slugged and made unique,
+    unknown importance read as medium, missing titles numbered. StructureError when it holds no page."""
+    raw_pages = _records(fields.get("pages"))
+    if not raw_pages:
+        raise StructureError(f"{what} has no pages")
     taken: set[str] = set()
     pages = []
-    for i, node in enumerate(page_nodes, start=1):
-        page_id = _unique(_slug(node.get("id") or f"page-{i}"), taken)
-        importance = _text(node, "importance").lower()
+    for i, raw in enumerate(raw_pages, start=1):
+        importance = str(raw.get("importance") or "").strip().lower()
         pages.append(
             PageSpec(
-                id=page_id,
-                title=_text(node, "title") or f"Page {i}",
-                description=_text(node, "description"),
+                id=_unique(_slug(str(raw.get("id") or "") or f"page-{i}"), taken),
+                title=_clean(raw.get("title")) or f"Page {i}",
+                description=_clean(raw.get("description")),
                 importance=importance if importance in IMPORTANCE else "medium",
-                file_paths=tuple(_texts(node, "relevant_files", "file_path")),
-                related=tuple(_texts(node, "related_pages", "related")),
-                parent_section=_text(node, "parent_section") or None,
+                file_paths=_strings(raw.get("relevant_files")),
+                related=_strings(raw.get("related_pages")),
+                parent_section=_clean(raw.get("parent_section")) or None,
             )
         )
     sections = []
     taken_sections: set[str] = set()
-    for i, node in enumerate(root.findall("sections/section") or root.findall("section"), start=1):
+    for i, raw in enumerate(_records(fields.get("sections")), start=1):
         sections.append(
             SectionSpec(
-                id=_unique(_slug(node.get("id") or f"section-{i}"), taken_sections),
-                title=_text(node, "title") or f"Section {i}",
-                pages=tuple(_texts(node, "pages", "page_ref")),
-                subsections=tuple(_texts(node, "subsections", "section_ref")),
+                id=_unique(_slug(str(raw.get("id") or "") or f"section-{i}"), taken_sections),
+                title=_clean(raw.get("title")) or f"Section {i}",
+                pages=_strings(raw.get("pages")),
+                subsections=_strings(raw.get("subsections")),
             )
         )
     return Structure(
-        title=_text(root, "title") or "Wiki",
-        description=_text(root, "description"),
+        title=_clean(fields.get("title")) or "Wiki",
+        description=_clean(fields.get("description")),
         pages=tuple(pages),
         sections=tuple(sections),
     )
+
+
+def _records(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _clean(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    return tuple(c for v in values if (c := _clean(v))) if isinstance(values, list) else ()
 
 
 def _slug(value: str) -> str:
