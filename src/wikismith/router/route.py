@@ -79,17 +79,7 @@ class RouteState:
 
     def fail(self, target: Target, error: LLMError, latency: float) -> None:
         """Record a failed attempt; raise at once when the error is the caller's to fix."""
-        self.attempts.append(
-            Attempt(
-                target=target.name,
-                ok=False,
-                error_type=error.error_type,
-                status=error.status,
-                message=str(error)[:300],
-                latency_ms=latency * 1000,
-            )
-        )
-        self.errors.append(error)
+        self._record_failure(target, error, latency)
         log.info("target %s failed (%s): %s", target.name, error.error_type, error)
         retry = self.policy.should_retry(error)
         if retry or error.try_next_target:
@@ -186,8 +176,7 @@ class RouteState:
         waits = [self.breaker.wait(t.name) for t in self.targets]
         return min((w for w in waits if w > 0), default=None)
 
-    def interrupted(self, target: Target, error: LLMError, latency: float) -> None:
-        """A stream that broke after content was sent: recorded; that target is not tried again."""
+    def _record_failure(self, target: Target, error: LLMError, latency: float) -> None:
         self.attempts.append(
             Attempt(
                 target=target.name,
@@ -199,5 +188,9 @@ class RouteState:
             )
         )
         self.errors.append(error)
+
+    def interrupted(self, target: Target, error: LLMError, latency: float) -> None:
+        """A stream that broke after content was sent: recorded; that target is not tried again."""
+        self._record_failure(target, error, latency)
         self.breaker.failure(target.name, counts=error.retryable)
         self.dead.add(target.name)
