@@ -27,7 +27,7 @@ Sources: OpenAI chat API; OpenRouter parameters (shared/openrouter-api.md ยง4, ย
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, MutableSet
+from collections.abc import Callable, Mapping, MutableSet, Sequence
 from typing import Any
 
 from wikismith.llm.errors import BadRequest
@@ -75,18 +75,32 @@ def drop_unsupported(
     missing = unsupported(params, supported)
     if not missing:
         return params
+    _refuse_or_warn(
+        missing, strict, warned, target, f"{target} does not support", f"{target} does not support it", provider, model
+    )
+    return params.model_copy(update=dict.fromkeys(missing))
+
+
+def _refuse_or_warn(
+    names: Sequence[str],
+    strict: bool,
+    warned: MutableSet[tuple[str, str]] | None,
+    key: str,
+    refusal: str,
+    reason: str,
+    provider: str | None,
+    model: str | None,
+) -> None:
+    """Strict: BadRequest naming `names`. Else one warning per (`key`, name), remembered in `warned`."""
     if strict:
         raise BadRequest(
-            f"{target} does not support parameter(s) {', '.join(missing)} (strict parameters requested)",
-            provider=provider,
-            model=model,
+            f"{refusal} parameter(s) {', '.join(names)} (strict parameters requested)", provider=provider, model=model
         )
-    for name in missing:
-        if warned is None or (target, name) not in warned:
+    for name in names:
+        if warned is None or (key, name) not in warned:
             if warned is not None:
-                warned.add((target, name))
-            log.warning("dropping parameter %r: %s does not support it", name, target)
-    return params.model_copy(update=dict.fromkeys(missing))
+                warned.add((key, name))
+            log.warning("dropping parameter %r: %s", name, reason)
 
 
 # --- the mapping table ------------------------------------------------------------------------------------------
@@ -181,15 +195,15 @@ def wire_params(
 ) -> dict[str, Any]:
     """`to_wire` for a client: what the wire cannot express is dropped with one warning, or refused if strict."""
     body, dropped = to_wire(params, kind)
-    if dropped and strict:
-        raise BadRequest(
-            f"the {kind} API cannot take parameter(s) {', '.join(dropped)} (strict parameters requested)",
-            provider=provider,
-            model=model,
+    if dropped:
+        _refuse_or_warn(
+            dropped,
+            strict,
+            warned,
+            kind,
+            f"the {kind} API cannot take",
+            f"the {kind} API has no equivalent",
+            provider,
+            model,
         )
-    for name in dropped:
-        if warned is None or (kind, name) not in warned:
-            if warned is not None:
-                warned.add((kind, name))
-            log.warning("dropping parameter %r: the %s API has no equivalent", name, kind)
     return body
