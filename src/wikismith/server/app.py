@@ -32,7 +32,7 @@ from wikismith.redact import redact
 from wikismith.router import Router, build_router
 from wikismith.server import embeddings
 from wikismith.server.auth import Auth
-from wikismith.server.deps import ServerLimits, ServerState
+from wikismith.server.deps import ServerLimits, ServerState, settle_heap
 from wikismith.server.errors import (
     HTTPProblem,
     config_error_response,
@@ -148,6 +148,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         metrics.bound_targets(server.known_target)
         app.state.server = server
         refresh = _start_refresh(server)
+        settle_heap()  # the start-up heap is built: freeze it before the first request
         try:
             yield
         finally:

@@ -30,7 +30,7 @@ _GEN0_THRESHOLD = 20_000
 
 @functools.cache  # once per process
 def settle_heap() -> None:
-    """Once per process, when the server is built: freeze the objects alive after startup (modules, FastAPI's
+    """Once per process, at the end of the server's start-up: freeze the objects alive after startup (modules, FastAPI's
     routes, pydantic schemas, the config and router) so the cyclic collector never scans them again, and
     collect the youngest generation less often. A request allocates a few hundred short-lived containers;
     at CPython's default threshold (700) the collector ran every other request and a full collection walked
@@ -86,9 +86,6 @@ class ServerState:
     limits: ServerLimits
     streams: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # lazily built services (wiki store, embedders, …)
-
-    def __post_init__(self) -> None:
-        settle_heap()
 
     @property
     def local_roots(self) -> tuple[Path, ...]:
