@@ -97,6 +97,13 @@ async def test_local_paths_outside_the_allowed_roots_are_refused(
         await open_repo(str(tmp_path / "missing"), settings, config)
 
 
+async def test_a_local_path_that_cannot_be_resolved_is_not_found(settings: Settings, config: AppConfig) -> None:
+    """`~user` of a user that does not exist makes `Path.expanduser` raise RuntimeError (found by schemathesis:
+    the server answered 500); it is a path that does not exist, nothing more."""
+    with pytest.raises(RepoNotFound, match="not found"):
+        await open_repo("~no-such-user-4f1c/repo", settings, config)
+
+
 # --- clones over HTTP ----------------------------------------------------------------------------------------
 
 

@@ -159,7 +159,10 @@ async def check_address(ref: RepoRef, config: AppConfig) -> None:
 
 def resolve_local(path: str, local_roots: Sequence[Path] | None) -> Path:
     """The real directory (symlinks resolved); it must lie under one of `local_roots` when they are given."""
-    root = Path(path).expanduser().resolve()
+    try:
+        root = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # `~nosuchuser`, a NUL byte, a loop of symlinks
+        raise RepoNotFound(f"local directory not found: {path} ({exc})") from None
     if local_roots is not None:
         roots = [Path(r).expanduser().resolve() for r in local_roots]
         if not any(root == r or root.is_relative_to(r) for r in roots):
