@@ -1,13 +1,15 @@
 """Gateway overhead: the provider emulator called directly vs through `wikismith serve`, in the same run.
 
-    .venv/bin/python benchmarks/gateway_bench.py                 # 5 s per case
-    .venv/bin/python benchmarks/gateway_bench.py --duration 2 --concurrency 1,16
+    .venv/bin/python benchmarks/gateway_bench.py                 # 3 rounds of 5 s per case
+    .venv/bin/python benchmarks/gateway_bench.py --duration 2 --rounds 5 --concurrency 1,16
     .venv/bin/python benchmarks/gateway_bench.py --bare          # also a bare FastAPI + aiohttp pass-through
 
 Three processes: the emulator (OpenAI-shaped upstream, aiohttp on uvloop; streamed answers are 20 chunks),
 `wikismith serve` with one worker (uvloop + httptools) routing `emu/m` to it, and this load generator (aiohttp
 on uvloop, keep-alive, `concurrency` requests in flight). Each case runs direct then through wikismith, so both
-see the same machine load. Prints requests/s, p50 and p99 latency, and the overhead wikismith adds.
+see the same machine load, and is repeated in `--rounds` paired rounds (medians printed: this machine is shared
+and its speed drifts by tens of per cent between rounds). Prints requests/s, p50 and p99 latency, and the
+overhead wikismith adds; with `--bare`, also wikismith's p50 and CPU per request against the bare gateway's.
 `--bare` adds a fourth process, the smallest possible gateway (FastAPI + one pooled aiohttp session, same
 uvicorn settings), measured in the same run: the floor any Python gateway on this machine starts from.
 
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,6 +199,25 @@ def chat_body(model: str, stream: bool) -> bytes:
     return json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}).encode()
 
 
+async def one_round(
+    emu_port: int, ws_port: int, server_pid: int, stream: bool, concurrency: int, duration: float,
+    bare: tuple[int, int] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Direct, then the bare pass-through, then wikismith: one paired measurement."""
+    suffix = "stream20" if stream else "m"
+    url = "http://127.0.0.1:{}/v1/chat/completions"
+    row: dict[str, Any] = {"direct": await load(url.format(emu_port), chat_body(suffix, stream), concurrency, duration)}
+    if bare is not None:
+        cpu = cpu_seconds(bare[1])
+        row["bare"] = await load(url.format(bare[0]), chat_body(f"emu/{suffix}", stream), concurrency, duration)
+        row["bare_cpu_us"] = (cpu_seconds(bare[1]) - cpu) / max(1, row["bare"].requests) * 1e6
+    cpu = cpu_seconds(server_pid)
+    row["wikismith"] = await load(url.format(ws_port), chat_body(f"emu/{suffix}", stream), concurrency, duration)
+    # CPU includes the warm-up requests, which `requests` does not count: an upper bound.
+    row["server_cpu_us"] = (cpu_seconds(server_pid) - cpu) / max(1, row["wikismith"].requests) * 1e6
+    return row
+
+
 async def bench(
     emu_port: int,
     ws_port: int,
@@ -203,50 +225,55 @@ async def bench(
     concurrencies: list[int],
     duration: float,
     bare: tuple[int, int] | None,  # port and pid of the bare pass-through
+    rounds: int,
 ) -> list[dict[str, Any]]:
+    """Each case is measured `rounds` times, the three servers side by side in every round (a shared machine
+    drifts between rounds more than within one); the figures printed are medians over rounds, and overheads
+    are medians of the per-round differences."""
     rows = []
     for stream in (False, True):
-        suffix = "stream20" if stream else "m"
         for concurrency in concurrencies:
-            direct = await load(f"http://127.0.0.1:{emu_port}/v1/chat/completions",
-                                chat_body(suffix, stream), concurrency, duration)  # fmt: skip
-            bare_result, bare_cpu = None, 0.0
-            if bare is not None:
-                cpu = cpu_seconds(bare[1])
-                bare_result = await load(f"http://127.0.0.1:{bare[0]}/v1/chat/completions",
-                                         chat_body(f"emu/{suffix}", stream), concurrency, duration)  # fmt: skip
-                bare_cpu = (cpu_seconds(bare[1]) - cpu) / max(1, bare_result.requests) * 1e6
-            cpu = cpu_seconds(server_pid)
-            through = await load(f"http://127.0.0.1:{ws_port}/v1/chat/completions",
-                                 chat_body(f"emu/{suffix}", stream), concurrency, duration)  # fmt: skip
-            # CPU includes the warm-up requests, which `through.requests` does not count: an upper bound.
-            per_request = (cpu_seconds(server_pid) - cpu) / max(1, through.requests) * 1e6
-            rows.append({"stream": stream, "concurrency": concurrency, "direct": direct, "wikismith": through,
-                         "server_cpu_us": per_request, "bare": bare_result, "bare_cpu_us": bare_cpu})  # fmt: skip
+            measured = [
+                await one_round(emu_port, ws_port, server_pid, stream, concurrency, duration, bare)
+                for _ in range(rounds)
+            ]
+            rows.append({"stream": stream, "concurrency": concurrency, "rounds": measured})
             print_row(rows[-1])
     return rows
 
 
 def print_row(row: dict[str, Any]) -> None:
-    d: Result = row["direct"]
-    w: Result = row["wikismith"]
-    b: Result | None = row.get("bare")
+    rounds: list[dict[str, Any]] = row["rounds"]
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    def fig(name: str) -> str:
+        results: list[Result] = [r[name] for r in rounds]
+        return (
+            f"{med([x.rps for x in results]):6.0f} req/s p50 {med([x.pct(0.5) for x in results]):5.2f} ms"
+            f" p99 {med([x.pct(0.99) for x in results]):5.2f}"
+        )
+
+    def overhead(name: str) -> float:
+        return med([r[name].pct(0.5) - r["direct"].pct(0.5) for r in rounds])
+
     kind = "stream (20 chunks)" if row["stream"] else "non-stream"
-    bare = (
-        f" | bare {b.rps:6.0f} req/s p50 {b.pct(0.5):5.2f} ms (overhead {b.pct(0.5) - d.pct(0.5):+5.2f} ms,"
-        f" CPU {row['bare_cpu_us']:4.0f} us/req)"
-        if b is not None
-        else ""
+    line = f"{kind:19} c={row['concurrency']:<3} direct {fig('direct')}"
+    ws_cpu = med([r["server_cpu_us"] for r in rounds])
+    if "bare" in rounds[0]:
+        bare_cpu = med([r["bare_cpu_us"] for r in rounds])
+        line += f" | bare {fig('bare')} (overhead {overhead('bare'):+5.2f} ms, CPU {bare_cpu:4.0f} us/req)"
+    line += (
+        f" | wikismith {fig('wikismith')} | overhead p50 {overhead('wikismith'):+5.2f} ms,"
+        f" {med([r['wikismith'].rps / r['direct'].rps * 100 for r in rounds]):5.1f}% of direct req/s"
+        f" | wikismith CPU {ws_cpu:5.0f} us/req"
     )
-    errors = [r.errors for r in (d, b, w) if r is not None]
-    print(
-        f"{kind:19} c={row['concurrency']:<3} direct {d.rps:8.0f} req/s p50 {d.pct(0.5):6.2f} ms p99 {d.pct(0.99):6.2f}"
-        f"{bare} | wikismith {w.rps:8.0f} req/s p50 {w.pct(0.5):6.2f} ms p99 {w.pct(0.99):6.2f}"
-        f" | overhead p50 {w.pct(0.5) - d.pct(0.5):+6.2f} ms, {w.rps / d.rps * 100:5.1f}% of direct req/s"
-        f" | wikismith CPU {row['server_cpu_us']:5.0f} us/req"
-        f"{f' | errors {errors}' if any(errors) else ''}",
-        flush=True,
-    )
+    if "bare" in rounds[0]:
+        gap = med([r["wikismith"].pct(0.5) - r["bare"].pct(0.5) for r in rounds])
+        line += f" | vs bare: p50 {gap:+5.2f} ms, CPU x{ws_cpu / bare_cpu:4.2f}"
+    errors = sum(r[name].errors for r in rounds for name in ("direct", "bare", "wikismith") if name in r)
+    print(line + (f" | errors {errors}" if errors else ""), flush=True)
 
 
 def load_average() -> str:
@@ -264,6 +291,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per case (after a short warm-up)")
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
     parser.add_argument("--bare", action="store_true", help="also measure a bare FastAPI + aiohttp pass-through")
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds per case; medians are printed")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     import uvloop
@@ -279,9 +307,9 @@ def main() -> None:
             uvloop.run(wait_ready(f"http://127.0.0.1:{ws_port}/health"))
             if bare is not None:
                 uvloop.run(wait_ready(f"http://127.0.0.1:{bare[0]}/health"))
-            print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.duration:g} s per case;"
-                  f" load average {load_average()}", flush=True)  # fmt: skip
-            uvloop.run(bench(emu_port, ws_port, processes[1].pid, concurrencies, args.duration, bare))
+            print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.rounds} rounds of"
+                  f" {args.duration:g} s per case; load average {load_average()}", flush=True)  # fmt: skip
+            uvloop.run(bench(emu_port, ws_port, processes[1].pid, concurrencies, args.duration, bare, args.rounds))
             print(f"load average after: {load_average()}", flush=True)
         finally:
             for process in processes:

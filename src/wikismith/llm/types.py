@@ -49,8 +49,10 @@ class GenerationParams(BaseModel):
     context_window: int | None = Field(None, gt=0)
 
     def set_fields(self) -> dict[str, Any]:
-        """Only the parameters the caller actually set (None means: provider default)."""
-        return self.model_dump(exclude_none=True)
+        """Only the parameters the caller actually set (None means: provider default). Read from the set
+        fields rather than `model_dump(exclude_none=True)`: the same values (every default is None) for a tenth
+        of the cost, and this runs on every call (nearly always with nothing set)."""
+        return {k: v for k in self.model_fields_set if (v := getattr(self, k)) is not None}
 
     def over(self, base: GenerationParams | dict[str, Any]) -> GenerationParams:
         """These params layered over `base` (e.g. request params over config defaults): set fields win."""
@@ -71,7 +73,7 @@ class ChatRequest(BaseModel):
     model: str
     messages: list[Message]
     params: GenerationParams = GenerationParams()
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = Field(default_factory=dict)  # a factory: a `{}` default is deep-copied per instance
     tag: str | None = None
     strict_params: bool = False
 
@@ -107,7 +109,7 @@ class ChatResponse(BaseModel):
 
     text: str = ""
     reasoning: str | None = None
-    tool_calls: list[ToolCall] = []
+    tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -115,7 +117,7 @@ class ChatResponse(BaseModel):
     upstream_provider: str | None = None
     id: str | None = None
     target: str | None = None
-    attempts: list[Attempt] = []
+    attempts: list[Attempt] = Field(default_factory=list)
 
 
 class ModelInfo(BaseModel):

@@ -7,7 +7,6 @@ said which target serves (`Routed`), so fallback stays possible until then.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from wikismith.llm.errors import EmptyResponse, LLMError, UpstreamError
 from wikismith.llm.events import Finish, ReasoningDelta, Routed, StreamEvent, TextDelta, ToolCallDelta, UsageReport
@@ -59,8 +58,7 @@ class StreamRun:
             raise self._error(EmptyResponse, "the stream ended without content, tool call or reasoning")
 
     def _error(self, cls: type[LLMError], message: str) -> LLMError:
-        provider = self.target.target.provider.id
-        return cls(message, provider=provider, model=self.target.target.model, status=200)
+        return _failed(cls, message, self.target)
 
 
 def prompt_estimate(request: ChatRequest) -> int:
@@ -70,8 +68,11 @@ def prompt_estimate(request: ChatRequest) -> int:
 
 def check_answer(response: ChatResponse, target: Target) -> None:
     """ "HTTP 200 but failed" is a failure: finish_reason "error", or nothing at all in the answer."""
-    where: dict[str, Any] = {"provider": target.target.provider.id, "model": target.target.model, "status": 200}
     if response.finish_reason == "error":
-        raise UpstreamError('the answer finished with finish_reason "error"', **where)
+        raise _failed(UpstreamError, 'the answer finished with finish_reason "error"', target)
     if not response.text and not response.tool_calls and not response.reasoning:
-        raise EmptyResponse("the answer has no content, tool call or reasoning", **where)
+        raise _failed(EmptyResponse, "the answer has no content, tool call or reasoning", target)
+
+
+def _failed(cls: type[LLMError], message: str, target: Target) -> LLMError:
+    return cls(message, provider=target.target.provider.id, model=target.target.model, status=200)

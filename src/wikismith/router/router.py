@@ -55,8 +55,8 @@ def _default_factory(provider: ResolvedProvider) -> ChatModel:
     return client
 
 
-@dataclass(slots=True)
-class _Plan:
+@dataclass(frozen=True, slots=True)
+class _Plan:  # cached and shared between calls: never changed
     route: str | None
     targets: list[Target]
     extra: Mapping[str, Any]
@@ -89,7 +89,7 @@ class Router:
         self._factory = client_factory or _default_factory
         self._clients: dict[str, ChatModel] = {}
         self._targets: dict[str, Target] = {}
-        self._plans: dict[str, list[Target]] = {}
+        self._plans: dict[str, _Plan] = {}  # plans of requests without extras, by model name
         self._warned: set[tuple[str, str]] = set()
 
     # --- the ChatModel protocol ------------------------------------------------------------------------------
@@ -163,10 +163,11 @@ class Router:
         """The targets to try for `request`, in order."""
         extra = request.extra
         if not extra and request.model != "auto":  # `auto` depends on the prompt: never cached
-            targets = self._plans.get(request.model)
-            if targets is None:
-                targets = self._plans[request.model] = [self.target(n) for n in self._names(request)]
-            return self._native(_Plan(self._route_name(request.model), targets, extra))
+            plan = self._plans.get(request.model)
+            if plan is None:
+                targets = [self.target(n) for n in self._names(request)]
+                plan = self._plans[request.model] = self._native(_Plan(self._route_name(request.model), targets, {}))
+            return plan
         names = self._names(request)
         fallbacks = extra.get("models")
         if fallbacks:
@@ -264,7 +265,7 @@ class Router:
             # Body extras are written for the primary target's provider (e.g. OpenRouter's `provider` or
             # `transforms`); a strict API on another provider would answer 400 to them, so fallbacks there get none.
             update["extra"] = {}
-        elif plan.extra is not request.extra:
+        elif plan.extra != request.extra:  # router-only keys were taken out
             update["extra"] = dict(plan.extra)
         if plan.native:
             update["extra"] = {**plan.extra, "models": plan.native}

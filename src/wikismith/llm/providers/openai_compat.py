@@ -88,22 +88,27 @@ def wire_message(message: Message) -> dict[str, Any]:
 
 
 def parse_usage(raw: Any) -> Usage | None:
-    """OpenAI/OpenRouter `usage` -> Usage; `cost` (OpenRouter, USD) is authoritative when present."""
-    if not isinstance(raw, Mapping):
+    """OpenAI/OpenRouter `usage` -> Usage; `cost` (OpenRouter, USD) is authoritative when present.
+    (Parsed JSON: objects are dicts, so `isinstance(…, dict)`, which is cheaper than the `Mapping` ABC check.)"""
+    if not isinstance(raw, dict):
         return None
-    completion = raw.get("completion_tokens_details") or {}
-    prompt = raw.get("prompt_tokens_details") or {}
     prompt_tokens = int(raw.get("prompt_tokens") or 0)
     completion_tokens = int(raw.get("completion_tokens") or 0)
+    fields: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": int(raw.get("total_tokens") or prompt_tokens + completion_tokens),
+    }
+    completion = raw.get("completion_tokens_details")
+    if isinstance(completion, dict) and completion.get("reasoning_tokens") is not None:
+        fields["reasoning_tokens"] = completion["reasoning_tokens"]
+    prompt = raw.get("prompt_tokens_details")
+    if isinstance(prompt, dict) and prompt.get("cached_tokens") is not None:
+        fields["cached_tokens"] = prompt["cached_tokens"]
     cost = raw.get("cost")
-    return Usage(
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=int(raw.get("total_tokens") or prompt_tokens + completion_tokens),
-        reasoning_tokens=completion.get("reasoning_tokens") if isinstance(completion, Mapping) else None,
-        cached_tokens=prompt.get("cached_tokens") if isinstance(prompt, Mapping) else None,
-        cost=float(cost) if isinstance(cost, int | float) else None,
-    )
+    if isinstance(cost, int | float):
+        fields["cost"] = float(cost)
+    return Usage(**fields)
 
 
 def unit_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -119,7 +124,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
 
 
@@ -254,31 +259,37 @@ class OpenAICompatClient:
             )
 
     def response(self, data: Any, model: str) -> ChatResponse:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             raise UpstreamError("the answer is not a JSON object", provider=self.provider.id, model=model, status=200)
         if data.get("error"):
             raise self.inband_error(data, model)
         choices = data.get("choices") or []
-        choice: Mapping[str, Any] = choices[0] if choices and isinstance(choices[0], Mapping) else {}
+        choice: dict[str, Any] = choices[0] if choices and isinstance(choices[0], dict) else {}
         if choice.get("error"):
             raise self.inband_error({"error": choice["error"]}, model)
         message = choice.get("message") or {}
-        calls = [
-            ToolCall(id=str(c.get("id") or f"call_{i}"), name=fn.get("name", ""), arguments=fn.get("arguments") or "")
-            for i, c in enumerate(message.get("tool_calls") or [])
-            if isinstance(fn := c.get("function"), Mapping)
-        ]
-        return ChatResponse(
-            text=_text(message.get("content")),
-            reasoning=message.get("reasoning") or message.get("reasoning_content") or None,
-            tool_calls=calls,
-            finish_reason=choice.get("finish_reason"),
-            usage=parse_usage(data.get("usage")),
-            model=data.get("model") or model,
-            provider=self.provider.id,
-            upstream_provider=data.get("provider"),
-            id=data.get("id"),
-        )
+        fields: dict[str, Any] = {
+            "text": _text(message.get("content")),
+            "finish_reason": choice.get("finish_reason"),
+            "usage": parse_usage(data.get("usage")),
+            "model": data.get("model") or model,
+            "provider": self.provider.id,
+            "upstream_provider": data.get("provider"),
+            "id": data.get("id"),
+        }
+        reasoning = message.get("reasoning") or message.get("reasoning_content")
+        if reasoning:
+            fields["reasoning"] = reasoning
+        raw_calls = message.get("tool_calls")
+        if raw_calls:
+            fields["tool_calls"] = [
+                ToolCall(
+                    id=str(c.get("id") or f"call_{i}"), name=fn.get("name", ""), arguments=fn.get("arguments") or ""
+                )
+                for i, c in enumerate(raw_calls)
+                if isinstance(fn := c.get("function"), dict)
+            ]
+        return ChatResponse(**fields)
 
     def inband_error(self, data: Mapping[str, Any], model: str) -> StatusError:
         """The typed error for an `error` object sent with HTTP 200 (numeric or string `code`)."""
