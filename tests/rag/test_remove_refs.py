@@ -91,3 +91,8 @@ async def test_remove_with_ref_deletes_only_that_refs_copy(
 def test_remove_refuses_ref_for_a_local_directory(settings: Settings, tmp_path: Path) -> None:
     result = remove(settings, str(tmp_path), "--ref", "main", "--yes")
     assert result.returncode == 2 and "remote repositories only" in result.stderr
+
+
+def test_remove_of_a_path_that_cannot_be_resolved_is_a_clear_error(settings: Settings) -> None:
+    result = remove(settings, "~no-such-user-4f1c/repo", "--yes")
+    assert result.returncode == 2 and "cannot read the path" in result.stderr and "Traceback" not in result.stderr

@@ -73,12 +73,16 @@ def remove(
 
 def repo_ref(source: str, repo_type: str | None) -> RepoRef:
     """The RepoRef `open_repo` would give for `source`, without cloning (a local path need not exist)."""
+    from wikismith.rag import SourceError
     from wikismith.rag.source import is_remote, parse_repo_url
     from wikismith.rag.types import RepoRef
 
     if is_remote(source):
         return parse_repo_url(source, None if repo_type == "local" else repo_type)
-    root = Path(source).expanduser().resolve()
+    try:
+        root = Path(source).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # `~nosuchuser`, a NUL byte, a loop of symlinks
+        raise SourceError(f"cannot read the path {source!r}: {exc}") from None
     return RepoRef(type="local", owner="local", name=root.name, local_path=root)
 
 
