@@ -106,19 +106,41 @@ def test_concurrent_stream_limit_answers_429(start_server: ServerFactory, emulat
     assert post(server, CHAT, body).status_code == 200  # the slot was released
 
 
-def test_client_disconnect_closes_the_upstream_stream(emu_server: LiveServer, emulator: Emulator) -> None:
-    emulator.script("m1", Reply(text=" ".join(["word"] * 50), chunk_delay=0.1))
-    body = json.dumps({"model": "emu/m1", "messages": USER, "stream": True}).encode()
-    sock = socket.create_connection(("127.0.0.1", emu_server.port))
+def send_raw(server: LiveServer, body: bytes) -> socket.socket:
+    """POST `body` to the chat route over a bare socket, so the test decides when the connection closes."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
     request = (
         f"POST {CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     sock.sendall(request + body)
+    return sock
+
+
+def test_client_disconnect_closes_the_upstream_stream(emu_server: LiveServer, emulator: Emulator) -> None:
+    emulator.script("m1", Reply(text=" ".join(["word"] * 50), chunk_delay=0.1))
+    body = json.dumps({"model": "emu/m1", "messages": USER, "stream": True}).encode()
+    sock = send_raw(emu_server, body)
     assert b"200 OK" in sock.recv(4096)
     sock.close()
     assert emulator.wait_until(lambda: emulator.disconnects, timeout=3), "upstream stream was not closed"
     assert emulator.disconnects == ["m1"]
+
+
+def test_a_client_leaving_a_silent_stream_is_noticed_before_the_next_token(
+    emu_server: LiveServer, emulator: Emulator
+) -> None:
+    """Between tokens nothing is sent, so only the watcher can see the client leave: the upstream must be closed
+    before the next token arrives (1.5 s later), not when that token fails to be written."""
+    emulator.script("m1", Reply(text="one two three", chunk_delay=1.5))
+    body = json.dumps({"model": "emu/m1", "messages": USER, "stream": True}).encode()
+    sock = send_raw(emu_server, body)
+    assert b"200 OK" in sock.recv(4096)  # sent with the first token
+    sock.close()
+    # The emulator notices a closed connection at its next write, 1.5 s after the first token: with the
+    # upstream closed at once, that write fails; without, ours would only fail then, and the emulator's a
+    # further 1.5 s later.
+    assert emulator.wait_until(lambda: emulator.disconnects, timeout=2.4), "upstream stream was not closed"
 
 
 def test_metrics_count_requests_tokens_and_fallbacks(emu_server: LiveServer, emulator: Emulator) -> None:
