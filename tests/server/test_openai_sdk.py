@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from tests.server.conftest import API_KEY, UPSTREAM_KEY, LiveServer, ServerFactory, emulator_providers
-from tests.support.emulator import DEFAULT_TEXT, Emulator, error, mid_stream_error
+from tests.support.emulator import DEFAULT_TEXT, Emulator, Reply, error, mid_stream_error
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -26,6 +26,34 @@ def test_chat_completion_returns_text_usage_and_target(emu_server: LiveServer, e
     sent = emulator.chat_requests()[-1]
     assert sent.json["model"] == "m1"
     assert sent.json["messages"] == USER
+
+
+def test_fields_wikismith_does_not_model_reach_the_client(emu_server: LiveServer, emulator: Emulator) -> None:
+    """logprobs, system_fingerprint, refusal, a provider's own usage details: a gateway passes them on."""
+    logprobs = {"content": [{"token": "Hi", "logprob": -0.25, "bytes": [72, 105], "top_logprobs": []}]}
+    emulator.script(
+        "m1",
+        Reply(
+            text="Hi",
+            extra={"system_fingerprint": "fp_emu_1", "service_tier": "default"},
+            choice_extra={"logprobs": logprobs},
+            message_extra={"refusal": None, "annotations": []},
+            usage={"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4, "cost": 0.001,
+                   "completion_tokens_details": {"reasoning_tokens": 0, "accepted_prediction_tokens": 0}},
+        ),
+    )  # fmt: skip
+    completion = client(emu_server).chat.completions.create(model="emu/m1", messages=USER, logprobs=True)
+    assert completion.system_fingerprint == "fp_emu_1" and completion.service_tier == "default"
+    choice = completion.choices[0]
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    assert choice.logprobs.content[0].token == "Hi" and choice.logprobs.content[0].logprob == -0.25
+    assert choice.message.content == "Hi" and choice.message.annotations == []
+    # What wikismith owns is still its own: the target as the model, and the usage with its details merged.
+    assert completion.model == "emu/m1"
+    assert completion.usage is not None and completion.usage.total_tokens == 4
+    details = completion.usage.completion_tokens_details
+    assert details is not None and details.accepted_prediction_tokens == 0 and details.reasoning_tokens == 0
+    assert emulator.chat_requests()[-1].json["logprobs"] is True  # the request field went upstream
 
 
 def test_streaming_yields_the_text_then_a_usage_chunk(emu_server: LiveServer) -> None:

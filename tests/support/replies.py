@@ -33,6 +33,8 @@ class Reply:
     usage           the usage object (None: no usage chunk); `model` the model reported (default: the one asked)
     raw_body        send these bytes as the whole body instead (e.g. an HTML 502 from a proxy)
     coalesce        write the whole stream at once (benchmarks: the client's parsing, not the server, is timed)
+    extra           more top-level fields of a whole answer (e.g. system_fingerprint); `choice_extra` in its
+                    choice (e.g. logprobs), `message_extra` in its message (e.g. refusal)
     """
 
     text: str | None = DEFAULT_TEXT
@@ -58,6 +60,9 @@ class Reply:
     reasoning: str | None = None
     raw_body: bytes | None = None
     coalesce: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    choice_extra: dict[str, Any] = field(default_factory=dict)
+    message_extra: dict[str, Any] = field(default_factory=dict)
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -118,13 +123,15 @@ def embedding(text: str, dim: int) -> list[float]:
 
 
 def completion(reply: Reply, model: str, gen_id: str) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text, **reply.message_extra}
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
     if reply.reasoning:
         message["reasoning"] = reply.reasoning
     choice: dict[str, Any] = {"index": 0, "finish_reason": reply.finish_reason, "message": message}
+    choice.update(reply.choice_extra)
     body: dict[str, Any] = {
+        **reply.extra,
         "id": gen_id,
         "object": "chat.completion",
         "created": int(time.time()),

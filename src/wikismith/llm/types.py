@@ -118,6 +118,9 @@ class ChatResponse(BaseModel):
     id: str | None = None
     target: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
+    # The body as the provider sent it (OpenAI-compatible providers), so the gateway can answer with the fields
+    # wikismith does not model (logprobs, system_fingerprint, refusal, annotations, …). `Any`: not validated.
+    raw: Any = Field(default=None, exclude=True, repr=False)
 
 
 class ModelInfo(BaseModel):

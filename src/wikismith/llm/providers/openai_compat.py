@@ -276,6 +276,7 @@ class OpenAICompatClient:
             "provider": self.provider.id,
             "upstream_provider": data.get("provider"),
             "id": data.get("id"),
+            "raw": data,
         }
         reasoning = message.get("reasoning") or message.get("reasoning_content")
         if reasoning:

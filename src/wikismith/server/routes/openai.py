@@ -86,6 +86,10 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
 
 
 def completion_body(response: ChatResponse, model: str) -> dict[str, Any]:
+    """OpenAI's chat.completion for `response`. When the provider spoke OpenAI's format, its body is the base,
+    so fields wikismith does not model (logprobs, system_fingerprint, refusal, annotations, OpenRouter's
+    `provider`…) reach the client; the fields wikismith owns (model, target, normalised message, usage with
+    cost) are set over it."""
     message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
     if response.tool_calls:
         message["tool_calls"] = [
@@ -96,15 +100,33 @@ def completion_body(response: ChatResponse, model: str) -> dict[str, Any]:
         message["content"] = ""
     if response.reasoning:
         message["reasoning"] = response.reasoning
+    raw = response.raw if isinstance(response.raw, dict) else {}
+    upstream = raw.get("choices")
+    choice = upstream[0] if isinstance(upstream, list) and upstream and isinstance(upstream[0], dict) else {}
+    upstream_message = choice.get("message")
+    if isinstance(upstream_message, dict):
+        message = {**upstream_message, **message}
     return {
+        **raw,
         "id": response.id or f"chatcmpl-{os.urandom(12).hex()}",
         "object": "chat.completion",
-        "created": int(time.time()),
+        "created": raw.get("created") if isinstance(raw.get("created"), int) else int(time.time()),
         "model": response.target or model,
         "target": response.target,
-        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason or "stop"}],
-        "usage": usage_body(response.usage),
+        "choices": [{**choice, "index": 0, "message": message, "finish_reason": response.finish_reason or "stop"}],
+        "usage": _over(raw.get("usage"), usage_body(response.usage)),
     }
+
+
+def _over(upstream: Any, ours: dict[str, Any]) -> dict[str, Any]:
+    """`ours` over the upstream's usage object, the token-details objects merged key by key."""
+    if not isinstance(upstream, dict):
+        return ours
+    merged = {**upstream, **ours}
+    for key in ("completion_tokens_details", "prompt_tokens_details"):
+        if key in ours and isinstance(upstream.get(key), dict):
+            merged[key] = {**upstream[key], **ours[key]}
+    return merged
 
 
 @router.post("/v1/chat/completions", openapi_extra=openapi_body(ChatCompletionBody), summary="Chat completion")
