@@ -13,7 +13,7 @@ from wikismith.llm import errors
 from wikismith.llm.events import Finish, TextDelta, UsageReport, collect
 from wikismith.llm.providers import create_client
 from wikismith.llm.providers.ollama import OllamaClient, normalise_host
-from wikismith.llm.types import GenerationParams
+from wikismith.llm.types import ChatRequest, GenerationParams, Message
 
 
 @pytest.fixture
@@ -91,3 +91,16 @@ async def test_embed(client: OllamaClient, emulator: Emulator) -> None:
 )
 def test_ollama_host_forms(value: str | None, url: str) -> None:
     assert normalise_host(value) == url
+
+
+async def test_a_message_with_an_image_is_refused_before_anything_is_sent(
+    client: OllamaClient, emulator: Emulator
+) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    message = Message(role="user", content="what is this?", parts=[{"type": "text", "text": "what is this?"}, image])
+    request = ChatRequest(model="qwen3:1.7b", messages=[message])
+    with pytest.raises(errors.BadRequest, match=r"text messages only.*image_url"):
+        await client.complete(request)
+    with pytest.raises(errors.BadRequest, match="image_url"):
+        await collect(client.stream(request))
+    assert emulator.chat_requests() == []

@@ -56,6 +56,30 @@ def test_fields_wikismith_does_not_model_reach_the_client(emu_server: LiveServer
     assert emulator.chat_requests()[-1].json["logprobs"] is True  # the request field went upstream
 
 
+def test_content_parts_reach_the_provider_as_sent(emu_server: LiveServer, emulator: Emulator) -> None:
+    """Images and text parts with a cache breakpoint pass through unchanged; plain text parts become one string."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}
+    cached = {"type": "text", "text": "a long system prompt", "cache_control": {"type": "ephemeral"}}
+    messages = [
+        {"role": "system", "content": [cached]},
+        {"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "this?"}, image]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A "}, {"type": "text", "text": "pixel."}]},
+    ]
+    completion = client(emu_server).chat.completions.create(model="emu/m1", messages=messages)
+    assert completion.choices[0].message.content == DEFAULT_TEXT
+    sent = emulator.chat_requests()[-1].json["messages"]
+    assert sent[0]["content"] == [cached]
+    assert sent[1]["content"] == messages[1]["content"]
+    assert sent[2]["content"] == "A pixel."
+
+
+def test_a_text_part_without_text_is_a_400(emu_server: LiveServer) -> None:
+    with pytest.raises(openai.BadRequestError, match="text content part needs its text"):
+        client(emu_server).chat.completions.create(
+            model="emu/m1", messages=[{"role": "user", "content": [{"type": "text"}]}]
+        )
+
+
 def test_streaming_yields_the_text_then_a_usage_chunk(emu_server: LiveServer) -> None:
     stream = client(emu_server).chat.completions.create(
         model="emu/m1", messages=USER, stream=True, stream_options={"include_usage": True}

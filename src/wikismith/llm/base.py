@@ -10,12 +10,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from wikismith.llm.errors import BadRequest
 from wikismith.llm.events import StreamEvent
 from wikismith.llm.types import ChatRequest, ChatResponse, ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+
+def refuse_media(request: ChatRequest, provider: str) -> None:
+    """For backends that take text only: a message with image, audio or file parts is refused (400), never
+    sent on with its media silently dropped."""
+    for message in request.messages:
+        kinds = message.media_parts()
+        if kinds:
+            raise BadRequest(
+                f"provider {provider!r} takes text messages only; this request has {', '.join(sorted(set(kinds)))}"
+                " content parts (use a provider that speaks OpenAI's format, e.g. OpenRouter)",
+                provider=provider,
+                model=request.model,
+            )
 
 
 @runtime_checkable

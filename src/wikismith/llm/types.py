@@ -18,12 +18,21 @@ class ToolCall(BaseModel):
 
 
 class Message(BaseModel):
+    """One chat message. `content` is its text. `parts` keeps OpenAI content parts as the caller sent them when
+    they carry more than text (images, audio, files, a `cache_control` breakpoint…): providers that speak
+    OpenAI's format send them as they are; the others refuse a message they cannot represent (`media_parts`)."""
+
     model_config = ConfigDict(frozen=True)
     role: Role
     content: str | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    parts: list[dict[str, Any]] | None = None
+
+    def media_parts(self) -> list[str]:
+        """The types of the parts that are not text (`image_url`, `input_audio`, `file`…)."""
+        return [str(p.get("type")) for p in self.parts or () if p.get("type") != "text"]
 
 
 class GenerationParams(BaseModel):

@@ -16,10 +16,16 @@ from wikismith.llm.types import GenerationParams, Message, ToolCall
 _NO_PARAMS = GenerationParams()
 
 
-class TextPart(BaseModel):
+class ContentPart(BaseModel):
+    """An OpenAI content part: `text`, or `image_url`, `input_audio`, `file`… (their fields kept as sent)."""
+
     model_config = ConfigDict(extra="allow")
-    type: str
+    type: str = Field(min_length=1)
     text: str | None = None
+
+    def plain_text(self) -> bool:
+        """A text part with nothing else (no `cache_control` or other field to pass on)."""
+        return self.type == "text" and self.text is not None and not self.model_extra
 
 
 class ToolCallFunction(BaseModel):
@@ -37,22 +43,27 @@ class ToolCallIn(BaseModel):
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
 
     def to_message(self) -> Message:
         content = self.content
+        parts = None
         if isinstance(content, list):
-            if any(p.type != "text" or p.text is None for p in content):
-                raise ValueError("only text content parts are supported")
-            content = "".join(p.text or "" for p in content)
+            if any(p.type == "text" and p.text is None for p in content):
+                raise ValueError("a text content part needs its text")
+            if not all(p.plain_text() for p in content):  # images, audio, files, breakpoints: sent on as they are
+                parts = [p.model_dump(exclude_unset=True) for p in content]
+            content = "".join(p.text or "" for p in content if p.type == "text")
         calls = None
         if self.tool_calls:
             calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in self.tool_calls]
         role = "system" if self.role == "developer" else self.role
-        return Message(role=role, content=content, name=self.name, tool_calls=calls, tool_call_id=self.tool_call_id)
+        return Message(
+            role=role, content=content, name=self.name, tool_calls=calls, tool_call_id=self.tool_call_id, parts=parts
+        )
 
 
 class StreamOptions(BaseModel):

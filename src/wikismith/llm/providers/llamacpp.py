@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from wikismith.config.models import ConfigError, ResolvedProvider
+from wikismith.llm.base import refuse_media
 from wikismith.llm.errors import BadRequest, ContextTooLong, LLMError, StreamError, UpstreamError
 from wikismith.llm.events import Finish, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
 from wikismith.llm.params import wire_params
@@ -109,6 +110,7 @@ class LlamaCppClient:
             warned=self._warned,
         )
         kwargs.update({k: v for k, v in request.extra.items() if k in _EXTRA_KWARGS})
+        refuse_media(request, self.provider.id)
         messages = [wire_message(m) for m in request.messages]
         n_ctx = request.params.context_window or DEFAULT_CONTEXT
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from wikismith.config.models import ResolvedProvider
+from wikismith.llm.base import refuse_media
 from wikismith.llm.errors import LLMError, StreamError, UpstreamError
 from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
 from wikismith.llm.params import wire_params
@@ -120,6 +121,7 @@ class OllamaClient:
         await self.http.aclose()
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
+        refuse_media(request, self.provider.id)
         body: dict[str, Any] = {
             "model": request.model,
             "messages": [wire_message(m) for m in request.messages],

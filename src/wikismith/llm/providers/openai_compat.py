@@ -74,7 +74,7 @@ def refine_context_error(error: StatusError) -> StatusError:
 
 
 def wire_message(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content if message.parts is None else message.parts}
     if message.name:
         out["name"] = message.name
     if message.tool_calls:
