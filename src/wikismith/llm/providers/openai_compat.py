@@ -323,19 +323,22 @@ class OpenAICompatClient:
             raise state.interrupted(cause) from None
         if type(chunk) is not dict:  # orjson gives a dict for every JSON object
             return
-        get = chunk.get
-        if get("error"):
+        # `key in chunk` rather than `chunk.get(key)`: an opcode, not a call, and this runs for every token.
+        if "error" in chunk and chunk["error"]:  # noqa: RUF019
             raise state.interrupted(self.inband_error(chunk, state.requested))
-        state.id = get("id") or state.id
-        state.model = get("model") or state.model
-        state.upstream = get("provider") or state.upstream
-        for choice in get("choices") or ():
-            state.choice(choice, out)
-            if choice.get("error"):
-                raise state.interrupted(self.inband_error({"error": choice["error"]}, state.requested))
-        raw_usage = get("usage")
-        if raw_usage is not None:
-            usage = parse_usage(raw_usage)
+        if "id" in chunk:
+            state.id = chunk["id"] or state.id
+        if "model" in chunk:
+            state.model = chunk["model"] or state.model
+        if "provider" in chunk:
+            state.upstream = chunk["provider"] or state.upstream
+        if "choices" in chunk:
+            for choice in chunk["choices"] or ():
+                state.choice(choice, out)
+                if "error" in choice and choice["error"]:  # noqa: RUF019
+                    raise state.interrupted(self.inband_error({"error": choice["error"]}, state.requested))
+        if "usage" in chunk and chunk["usage"] is not None:
+            usage = parse_usage(chunk["usage"])
             if usage is not None:
                 out.append(UsageReport(usage))
 
@@ -354,20 +357,27 @@ class _StreamState:
         self.error: LLMError | None = None  # a failure met while parsing a read, raised after its earlier events
 
     def choice(self, choice: Mapping[str, Any], out: list[StreamEvent]) -> None:
-        delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning") or delta.get("reasoning_content")  # OpenRouter / DeepSeek, vLLM
-        if reasoning:
-            out.append(ReasoningDelta(reasoning))
-        content = delta.get("content")
-        if content:
-            self.sent.append(content)
-            out.append(TextDelta(content))
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            out.append(
-                ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
-            )
-        if choice.get("finish_reason"):
+        # As in `_chunk`: `in` and indexing, no `dict.get` calls, on the per-token path.
+        delta = choice["delta"] if "delta" in choice else None  # noqa: SIM401
+        if delta:
+            if "reasoning" in delta or "reasoning_content" in delta:  # OpenRouter / DeepSeek, vLLM
+                reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+                if reasoning:
+                    out.append(ReasoningDelta(reasoning))
+            if "content" in delta:
+                content = delta["content"]
+                if content:
+                    self.sent.append(content)
+                    out.append(TextDelta(content))
+            if "tool_calls" in delta:
+                for call in delta["tool_calls"] or ():
+                    fn = call.get("function") or {}
+                    out.append(
+                        ToolCallDelta(
+                            int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or ""
+                        )
+                    )
+        if "finish_reason" in choice and choice["finish_reason"]:  # noqa: RUF019
             self.finish = choice["finish_reason"]
 
     def interrupted(self, error: LLMError) -> LLMError:
