@@ -57,10 +57,10 @@ def run_emulator(port: int) -> None:
         time.sleep(3600)
 
 
-def run_bare(port: int, emu_port: int) -> None:
-    """Child process: a bare FastAPI + aiohttp pass-through (no validation, routing, metrics or ledger)."""
+def bare_app(emu_port: int) -> Any:
+    """A bare FastAPI + aiohttp pass-through (no validation, routing, metrics or ledger): the floor any Python
+    gateway on this machine starts from. Also driven in-process by `gateway_cpu.py`."""
     import aiohttp
-    import uvicorn
     from fastapi import FastAPI, Request
     from starlette.responses import Response, StreamingResponse
 
@@ -90,8 +90,36 @@ def run_bare(port: int, emu_port: int) -> None:
     # Plain Starlette routes (no dependency solving), as wikismith's fast path serves its /v1 routes.
     app.router.add_route("/v1/chat/completions", chat, methods=["POST"])
     app.router.add_route("/health", health, methods=["GET"])
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning")  # fmt: skip
+    return app
+
+
+def run_bare(port: int, emu_port: int) -> None:
+    """Child process: `bare_app` under uvicorn with wikismith's settings."""
+    import uvicorn
+
+    uvicorn.run(bare_app(emu_port), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")  # fmt: skip
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], int]:
+    """The emulator in a child process, ready; and its port."""
+    port = free_port()
+    emu = subprocess.Popen([sys.executable, __file__, "_emulator", str(port)], stdout=subprocess.PIPE)
+    assert emu.stdout is not None
+    emu.stdout.readline()
+    return emu, port
+
+
+def write_config(home: Path, emu_port: int) -> dict[str, str]:
+    """generator.json routing `emu/*` to the emulator; the environment that points wikismith at it."""
+    config = home / "config"
+    config.mkdir(parents=True)
+    provider = {
+        "client_class": "OpenAICompatibleClient", "default_model": "m", "supportsCustomModel": True,
+        "base_url": f"http://127.0.0.1:{emu_port}/v1", "api_key": "sk-bench-0000000000", "models": {"m": {}},
+    }  # fmt: skip
+    (config / "generator.json").write_text(json.dumps({"default_provider": "emu", "providers": {"emu": provider}}))
+    return {"WIKISMITH_HOME": str(home / "data"), "WIKISMITH_CONFIG_DIR": str(config)}
 
 
 def free_port() -> int:
@@ -103,18 +131,9 @@ def free_port() -> int:
 
 
 def start_processes(home: Path) -> tuple[list[subprocess.Popen[bytes]], int, int]:
-    emu_port, ws_port = free_port(), free_port()
-    emu = subprocess.Popen([sys.executable, __file__, "_emulator", str(emu_port)], stdout=subprocess.PIPE)
-    assert emu.stdout is not None
-    emu.stdout.readline()
-    config = home / "config"
-    config.mkdir(parents=True)
-    provider = {
-        "client_class": "OpenAICompatibleClient", "default_model": "m", "supportsCustomModel": True,
-        "base_url": f"http://127.0.0.1:{emu_port}/v1", "api_key": "sk-bench-0000000000", "models": {"m": {}},
-    }  # fmt: skip
-    (config / "generator.json").write_text(json.dumps({"default_provider": "emu", "providers": {"emu": provider}}))
-    env = {**os.environ, "WIKISMITH_HOME": str(home / "data"), "WIKISMITH_CONFIG_DIR": str(config)}
+    emu, emu_port = start_emulator()
+    ws_port = free_port()
+    env = {**os.environ, **write_config(home, emu_port)}
     command = [sys.executable, "-c", "from wikismith.cli.app import main; main()", "serve", "--port", str(ws_port),
                "--log-level", "warning"]  # fmt: skip
     server = subprocess.Popen(command, env=env)
