@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx2
 import openai
 import pytest
 
@@ -91,6 +92,31 @@ def test_streaming_yields_the_text_then_a_usage_chunk(emu_server: LiveServer) ->
     assert finishes == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens > 0
+
+
+def test_streamed_tokens_keep_their_logprobs(emu_server: LiveServer, emulator: Emulator) -> None:
+    logprobs = {"content": [{"token": "w", "logprob": -0.5, "bytes": [119], "top_logprobs": []}]}
+    emulator.script("m1", Reply(text="one two three", choice_extra={"logprobs": logprobs}))
+    stream = client(emu_server).chat.completions.create(model="emu/m1", messages=USER, stream=True, logprobs=True)
+    content = [c.choices[0] for c in stream if c.choices and c.choices[0].delta.content]
+    assert "".join(c.delta.content or "" for c in content) == "one two three"
+    assert len(content) == 3
+    for choice in content:
+        assert choice.logprobs is not None and choice.logprobs.content is not None
+        assert choice.logprobs.content[0].logprob == -0.5
+
+
+def test_a_stream_without_extras_sends_no_null_fields(emu_server: LiveServer, emulator: Emulator) -> None:
+    """OpenAI sends `"logprobs": null` on every chunk; those nulls are not copied onto ours."""
+    emulator.script("m1", Reply(text="one two", choice_extra={"logprobs": None}))
+    with httpx2.stream(
+        "POST",
+        f"{emu_server.url}/v1/chat/completions",
+        json={"model": "emu/m1", "messages": USER, "stream": True},
+        timeout=10,
+    ) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+    assert lines and all("logprobs" not in line for line in lines)
 
 
 def test_streaming_without_include_usage_sends_no_usage_chunk(emu_server: LiveServer) -> None:

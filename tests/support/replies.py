@@ -165,7 +165,9 @@ def chunks(reply: Reply, model: str, gen_id: str) -> Iterator[dict[str, Any]]:
     pieces = reply.pieces()
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1 and not reply.tool_calls and reply.stream_error is None
-        yield chunk({"role": "assistant", "content": piece}, reply.finish_reason if last else None)
+        content_chunk = chunk({"role": "assistant", "content": piece}, reply.finish_reason if last else None)
+        content_chunk["choices"][0].update(reply.choice_extra)  # e.g. each token's logprobs
+        yield content_chunk
     for i, call in enumerate(reply.tool_calls or []):
         fn = call.get("function", {})
         args = str(fn.get("arguments", ""))

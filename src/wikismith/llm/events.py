@@ -8,9 +8,9 @@ must put a failure on the wire (SSE, WebSocket) turn it into an `ErrorEvent` wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from wikismith.llm.errors import LLMError, StreamError
 from wikismith.llm.types import Attempt, ChatResponse, ToolCall, Usage
@@ -18,8 +18,12 @@ from wikismith.llm.types import Attempt, ChatResponse, ToolCall, Usage
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """A piece of the answer. `choice_extra`: the provider's fields on that chunk's choice that wikismith does
+    not model (OpenAI's per-token `logprobs`…), for the gateway to pass on; None when there are none."""
+
     text: str
     type: Literal["text"] = "text"
+    choice_extra: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -343,6 +343,16 @@ class OpenAICompatClient:
                 out.append(UsageReport(usage))
 
 
+_MODELLED_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "error"})
+
+
+def _choice_extra(choice: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of a stream choice that wikismith does not model and that carry a value (OpenAI sends
+    `"logprobs": null` on every chunk; only a real value is worth passing on)."""
+    extra = {k: v for k, v in choice.items() if v is not None and k not in _MODELLED_CHOICE_KEYS}
+    return extra or None
+
+
 class _StreamState:
     __slots__ = ("done", "error", "finish", "id", "model", "requested", "sent", "upstream")
 
@@ -368,7 +378,8 @@ class _StreamState:
                 content = delta["content"]
                 if content:
                     self.sent.append(content)
-                    out.append(TextDelta(content))
+                    extra = _choice_extra(choice) if len(choice) > 3 else None
+                    out.append(TextDelta(content) if extra is None else TextDelta(content, choice_extra=extra))
             if "tool_calls" in delta:
                 for call in delta["tool_calls"] or ():
                     fn = call.get("function") or {}

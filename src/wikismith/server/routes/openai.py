@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -39,6 +39,7 @@ from wikismith.server.streaming import StreamResponse, unless_disconnected
 router = APIRouter(tags=["OpenAI-compatible gateway"])
 _M = TypeVar("_M", bound=BaseModel)
 _PASS_THROUGH_SKIP = frozenset({"stream", "stream_options", "n", "user"})
+_CHOICE_OWN = frozenset({"index", "delta", "finish_reason"})  # written by `_Chunks` itself
 _JSON = "application/json"
 
 
@@ -195,6 +196,12 @@ class _Chunks:
         """`delta({"content": text})`, for the common case."""
         return self.prefix + b'{"content":' + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n'
 
+    def text_with(self, text: str, extra: Mapping[str, Any]) -> bytes:
+        """A content chunk whose choice carries the provider's other fields (e.g. the token's `logprobs`)."""
+        fields = orjson.dumps({k: v for k, v in extra.items() if k not in _CHOICE_OWN})[1:-1]
+        more = b"," + fields if fields else b""
+        return self.prefix + b'{"content":' + orjson.dumps(text) + b"}" + more + b',"finish_reason":null}]}\n\n'
+
     def event(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps({**self.head, **payload}) + b"\n\n"
 
@@ -226,7 +233,8 @@ async def _sse(
         event: StreamEvent | None = None if isinstance(first, Routed) else first
         while True:
             if type(event) is TextDelta:
-                yield chunks.text(event.text)
+                extra = event.choice_extra
+                yield chunks.text(event.text) if extra is None else chunks.text_with(event.text, extra)
             elif event is not None:
                 delta = _delta(event)
                 if delta is not None:
