@@ -13,7 +13,7 @@ from wikismith.llm import errors
 from wikismith.llm.events import Finish, TextDelta, UsageReport, collect
 from wikismith.llm.providers import create_client
 from wikismith.llm.providers.llamacpp import LlamaCppClient, model_path
-from wikismith.llm.types import GenerationParams
+from wikismith.llm.types import ChatRequest, GenerationParams, Message
 
 FEW = GenerationParams(max_tokens=8, temperature=0.0, seed=1)
 
@@ -79,3 +79,11 @@ async def test_concurrent_calls_are_serialised_and_both_answer(local: LlamaCppCl
         local.complete(ask("smollm2", "Say two.", params=FEW)),
     )
     assert first.text and second.text
+
+
+async def test_a_message_with_an_image_is_refused(local: LlamaCppClient) -> None:
+    """The bundled model reads text only: an image part is a 400 naming it, not silently dropped."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    message = Message(role="user", content="what is this?", parts=[{"type": "text", "text": "what is this?"}, image])
+    with pytest.raises(errors.BadRequest, match=r"text messages only.*image_url"):
+        await collect(local.stream(ChatRequest(model="smollm2", messages=[message])))

@@ -93,14 +93,30 @@ def test_ollama_host_forms(value: str | None, url: str) -> None:
     assert normalise_host(value) == url
 
 
-async def test_a_message_with_an_image_is_refused_before_anything_is_sent(
-    client: OllamaClient, emulator: Emulator
-) -> None:
+def _with(part: dict[str, object]) -> ChatRequest:
+    message = Message(role="user", content="what is this?", parts=[{"type": "text", "text": "what is this?"}, part])
+    return ChatRequest(model="qwen3:1.7b", messages=[message])
+
+
+async def test_an_image_data_url_becomes_ollamas_images_field(client: OllamaClient, emulator: Emulator) -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
-    message = Message(role="user", content="what is this?", parts=[{"type": "text", "text": "what is this?"}, image])
-    request = ChatRequest(model="qwen3:1.7b", messages=[message])
-    with pytest.raises(errors.BadRequest, match=r"text messages only.*image_url"):
-        await client.complete(request)
-    with pytest.raises(errors.BadRequest, match="image_url"):
-        await collect(client.stream(request))
+    await client.complete(_with(image))
+    sent = emulator.chat_requests()[-1].json["messages"][0]
+    assert sent == {"role": "user", "content": "what is this?", "images": ["iVBORw0KGgo="]}
+
+
+@pytest.mark.parametrize(
+    ("part", "says"),
+    [
+        ({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}, "data URLs"),
+        ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, "input_audio part"),
+    ],
+)
+async def test_media_ollama_cannot_take_is_refused_before_anything_is_sent(
+    client: OllamaClient, emulator: Emulator, part: dict[str, object], says: str
+) -> None:
+    with pytest.raises(errors.BadRequest, match=says):
+        await client.complete(_with(part))
+    with pytest.raises(errors.BadRequest, match=says):
+        await collect(client.stream(_with(part)))
     assert emulator.chat_requests() == []

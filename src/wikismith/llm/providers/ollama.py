@@ -9,6 +9,7 @@ Ollama streams unless told `stream: false`; each line is `{"message": {...}, "do
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,8 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from wikismith.config.models import ResolvedProvider
-from wikismith.llm.base import refuse_media
-from wikismith.llm.errors import LLMError, StreamError, UpstreamError
+from wikismith.llm.errors import BadRequest, LLMError, StreamError, UpstreamError
 from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
 from wikismith.llm.params import wire_params
 from wikismith.llm.providers.http import HTTPTransport, Opened
@@ -43,8 +43,41 @@ def normalise_host(value: str | None) -> str:
     return f"{parts.scheme}://{host}:{port}{parts.path.rstrip('/')}"
 
 
-def wire_message(message: Message) -> dict[str, Any]:
+_DATA_IMAGE = re.compile(r"data:image/[\w.+-]+;base64,(.+)", re.DOTALL)
+
+
+def images(message: Message, provider: str) -> list[str]:
+    """Ollama's `images` (base64, without the data-URL prefix) from a message's `image_url` parts. Data URLs
+    only: Ollama cannot fetch a link, and wikismith does not fetch one for it. Other media are refused (400)."""
+    found = []
+    for part in message.parts or ():
+        kind = part.get("type")
+        if kind == "text":
+            continue
+        if kind != "image_url":
+            raise BadRequest(
+                f"provider {provider!r} (Ollama) takes text and images; this request has a {kind} part",
+                provider=provider,
+            )
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        match = _DATA_IMAGE.fullmatch(url) if isinstance(url, str) else None
+        if match is None:
+            shown = url[:60] if isinstance(url, str) else type(url).__name__
+            raise BadRequest(
+                f"provider {provider!r} (Ollama) takes images as data URLs (data:image/png;base64,…), not {shown!r}",
+                provider=provider,
+            )
+        found.append(match.group(1))
+    return found
+
+
+def wire_message(message: Message, provider: str = "ollama") -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content or ""}
+    if message.parts is not None:
+        pictures = images(message, provider)
+        if pictures:
+            out["images"] = pictures
     if message.tool_calls:
         out["tool_calls"] = [
             {"function": {"name": c.name, "arguments": _arguments(c.arguments)}} for c in message.tool_calls
@@ -121,10 +154,9 @@ class OllamaClient:
         await self.http.aclose()
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        refuse_media(request, self.provider.id)
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [wire_message(m) for m in request.messages],
+            "messages": [wire_message(m, self.provider.id) for m in request.messages],
             "stream": True,
         }
         fields = wire_params(
