@@ -19,7 +19,8 @@ from wikismith.llm.types import Attempt, ChatResponse, ToolCall, Usage
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of the answer. `choice_extra`: the provider's fields on that chunk's choice that wikismith does
-    not model (OpenAI's per-token `logprobs`…), for the gateway to pass on; None when there are none."""
+    not model (OpenAI's per-token `logprobs`…; never `index`, `delta`, `finish_reason` or `error`), for the
+    gateway to pass on; None when there are none (never empty)."""
 
     text: str
     type: Literal["text"] = "text"

@@ -39,7 +39,6 @@ from wikismith.server.streaming import StreamResponse, unless_disconnected
 router = APIRouter(tags=["OpenAI-compatible gateway"])
 _M = TypeVar("_M", bound=BaseModel)
 _PASS_THROUGH_SKIP = frozenset({"stream", "stream_options", "n", "user"})
-_CHOICE_OWN = frozenset({"index", "delta", "finish_reason"})  # written by `_Chunks` itself
 _JSON = "application/json"
 
 
@@ -197,10 +196,11 @@ class _Chunks:
         return self.prefix + b'{"content":' + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n'
 
     def text_with(self, text: str, extra: Mapping[str, Any]) -> bytes:
-        """A content chunk whose choice carries the provider's other fields (e.g. the token's `logprobs`)."""
-        fields = orjson.dumps({k: v for k, v in extra.items() if k not in _CHOICE_OWN})[1:-1]
-        more = b"," + fields if fields else b""
-        return self.prefix + b'{"content":' + orjson.dumps(text) + b"}" + more + b',"finish_reason":null}]}\n\n'
+        """A content chunk whose choice carries the provider's other fields (e.g. the token's `logprobs`).
+        `extra` is `TextDelta.choice_extra`: never empty, and without the keys written here (the provider
+        client leaves out index, delta, finish_reason and error)."""
+        fields = orjson.dumps(extra)[1:-1]
+        return self.prefix + b'{"content":' + orjson.dumps(text) + b"}," + fields + b',"finish_reason":null}]}\n\n'
 
     def event(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps({**self.head, **payload}) + b"\n\n"
