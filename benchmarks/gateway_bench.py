@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _support import write_generator
+
 ROOT = Path(__file__).resolve().parent.parent
 STREAM_TEXT = " ".join(f"w{i}" for i in range(20))  # 20 words -> 20 content chunks
 
@@ -112,13 +114,7 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], int]:
 
 def write_config(home: Path, emu_port: int) -> dict[str, str]:
     """generator.json routing `emu/*` to the emulator; the environment that points wikismith at it."""
-    config = home / "config"
-    config.mkdir(parents=True)
-    provider = {
-        "client_class": "OpenAICompatibleClient", "default_model": "m", "supportsCustomModel": True,
-        "base_url": f"http://127.0.0.1:{emu_port}/v1", "api_key": "sk-bench-0000000000", "models": {"m": {}},
-    }  # fmt: skip
-    (config / "generator.json").write_text(json.dumps({"default_provider": "emu", "providers": {"emu": provider}}))
+    config = write_generator(home / "config", f"http://127.0.0.1:{emu_port}/v1", api_key="sk-bench-0000000000")
     return {"WIKISMITH_HOME": str(home / "data"), "WIKISMITH_CONFIG_DIR": str(config)}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import socket
 import statistics
@@ -28,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _support import write_generator  # noqa: E402
 
 from wikismith.config.models import AppConfig, load_config  # noqa: E402
 from wikismith.llm.events import Finish, StreamEvent, TextDelta, UsageReport  # noqa: E402
@@ -71,22 +72,9 @@ def rss_mb() -> float:
 
 
 def config_for(base_url: str, home: Path) -> AppConfig:
-    directory = home / "config"
-    directory.mkdir(parents=True, exist_ok=True)
-    generator = {
-        "default_provider": "emu",
-        "providers": {
-            "emu": {
-                "client_class": "OpenAICompatibleClient",
-                "default_model": "bench-model",
-                "supportsCustomModel": True,
-                "base_url": base_url,
-                "api_key": "sk-bench-000000",
-                "models": {"bench-model": {"temperature": 0.2}},
-            }
-        },
-    }
-    (directory / "generator.json").write_text(json.dumps(generator))
+    directory = write_generator(
+        home / "config", base_url, model="bench-model", model_params={"temperature": 0.2}, api_key="sk-bench-000000"
+    )
     return load_config(directory, {})
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _support import write_generator  # noqa: E402
 from tests.support.embedders import HashEmbedder  # noqa: E402
 from tests.support.emulator import Emulator, Reply  # noqa: E402
 
@@ -50,21 +50,7 @@ def structure(pages: int) -> str:
 
 
 def config_for(directory: Path, base_url: str) -> AppConfig:
-    directory.mkdir(parents=True, exist_ok=True)
-    generator = {
-        "default_provider": "emu",
-        "providers": {
-            "emu": {
-                "client_class": "OpenAICompatibleClient",
-                "default_model": "m",
-                "supportsCustomModel": True,
-                "base_url": base_url,
-                "models": {"m": {}},
-            }
-        },
-    }
-    (directory / "generator.json").write_text(json.dumps(generator))
-    return load_config(directory, {})
+    return load_config(write_generator(directory, base_url), {})
 
 
 async def one_run(
