@@ -45,16 +45,14 @@ REQUEST_MESSAGES = [
 class NullModel:
     """A ChatModel that answers instantly: what remains of a routed call's time is the router's."""
 
-    _response = ChatResponse(
-        text="ok", finish_reason="stop", usage=Usage(prompt_tokens=20, completion_tokens=1, total_tokens=21, cost=1e-6)
-    )
+    _usage = Usage(prompt_tokens=20, completion_tokens=1, total_tokens=21, cost=1e-6)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        return self._response
+        return ChatResponse(text="ok", finish_reason="stop", usage=self._usage)  # a new answer per call, as clients do
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         yield TextDelta("ok")
-        yield UsageReport(self._response.usage or Usage())
+        yield UsageReport(self._usage)
         yield Finish("stop")
 
     async def list_models(self) -> list[ModelInfo]:

@@ -84,7 +84,6 @@ async def collect(stream: AsyncIterator[StreamEvent]) -> ChatResponse:
     reasoning: list[str] = []
     calls: dict[int, dict[str, str]] = {}
     response = ChatResponse()
-    updates: dict[str, object] = {}
     async for event in stream:
         match event:
             case TextDelta(text=chunk):
@@ -97,19 +96,21 @@ async def collect(stream: AsyncIterator[StreamEvent]) -> ChatResponse:
                 call["name"] = name or call["name"]
                 call["arguments"] += args
             case UsageReport(usage=usage):
-                updates["usage"] = usage
+                response.usage = usage
             case Finish(reason=reason, model=model, upstream_provider=up, id=rid):
-                updates.update(finish_reason=reason, model=model, upstream_provider=up, id=rid)
+                response.finish_reason, response.model, response.upstream_provider, response.id = reason, model, up, rid
             case Routed(target=target, attempts=attempts):
-                updates.update(target=target, attempts=list(attempts))
+                response.target, response.attempts = target, list(attempts)
             case ErrorEvent(error=error, partial_text=partial):
                 if isinstance(error, StreamError):
                     raise error
                 raise StreamError(str(error), partial_text=partial, cause=error)
-    tool_calls = [ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for _, c in sorted(calls.items())]
-    return response.model_copy(
-        update={"text": "".join(text), "reasoning": "".join(reasoning) or None, "tool_calls": tool_calls, **updates}
-    )
+    response.text = "".join(text)
+    response.reasoning = "".join(reasoning) or None
+    response.tool_calls = [
+        ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for _, c in sorted(calls.items())
+    ]
+    return response
 
 
 async def errors_as_events(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,13 +113,18 @@ class Attempt(BaseModel):
     latency_ms: float = 0.0
 
 
-class ChatResponse(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ChatResponse:
     """A whole answer. `model` is the model that served it (may differ from the one asked, e.g. a fallback);
-    `target` is `provider/model` as wikismith named it; `attempts` lists every try (router only)."""
+    `target` is `provider/model` as wikismith named it; `attempts` lists every try (router only).
+
+    A plain dataclass, not a pydantic model: it is built from values a client has already checked, once per
+    call, and the router fills in `target`, `attempts`, `usage` and `provider` on the object a client returned
+    (each call returns a new one, owned by its caller) instead of copying it."""
 
     text: str = ""
     reasoning: str | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -126,10 +132,10 @@ class ChatResponse(BaseModel):
     upstream_provider: str | None = None
     id: str | None = None
     target: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     # The body as the provider sent it (OpenAI-compatible providers), so the gateway can answer with the fields
     # wikismith does not model (logprobs, system_fingerprint, refusal, annotations, …). `Any`: not validated.
-    raw: Any = Field(default=None, exclude=True, repr=False)
+    raw: Any = field(default=None, repr=False, compare=False)
 
 
 class ModelInfo(BaseModel):

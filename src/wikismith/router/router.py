@@ -306,8 +306,10 @@ class Router:
         self.latency.observe(target.name, took)
         usage = priced(response.usage, self._info(name, target))
         self._account(request, plan, name, usage, took, None, len(attempts))
-        update = {"target": name, "attempts": list(attempts), "usage": usage, "provider": target.target.provider.id}
-        return response.model_copy(update=update)
+        # The client's answer is this call's own object (see `ChatResponse`): completed in place, not copied.
+        response.target, response.attempts, response.usage = name, list(attempts), usage
+        response.provider = target.target.provider.id
+        return response
 
     def _served_name(self, plan: _Plan, target: Target, model: str | None) -> str:
         if plan.native and model in plan.native:

@@ -57,6 +57,8 @@ class ChatMessageIn(BaseModel):
             if not all(p.plain_text() for p in content):  # images, audio, files, breakpoints: sent on as they are
                 parts = [p.model_dump(exclude_unset=True) for p in content]
             content = "".join(p.text or "" for p in content if p.type == "text")
+        if parts is None and self.name is None and not self.tool_calls and self.tool_call_id is None:
+            return Message(role="system" if self.role == "developer" else self.role, content=content)  # the usual case
         calls = None
         if self.tool_calls:
             calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in self.tool_calls]
@@ -97,24 +99,19 @@ class ChatCompletionBody(BaseModel):
     user: str | None = None
 
     def params(self) -> GenerationParams:
-        stop = [self.stop] if isinstance(self.stop, str) else self.stop
-        fields: dict[str, Any] = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "max_tokens": self.max_tokens or self.max_completion_tokens,
-            "stop": stop,
-            "seed": self.seed,
-            "presence_penalty": self.presence_penalty,
-            "frequency_penalty": self.frequency_penalty,
-            "response_format": self.response_format,
-            "tools": self.tools,
-            "tool_choice": self.tool_choice,
-            "reasoning": self.reasoning,
-        }
-        # Only the fields the caller set, so config defaults stay in force for the rest.
-        given = {k: v for k, v in fields.items() if v is not None}
-        return GenerationParams(**given) if given else _NO_PARAMS  # frozen, so one shared empty value will do
+        # Only the fields the caller set (and not to null), so config defaults stay in force for the rest.
+        given = {k: v for k in self.model_fields_set & _PARAMS if (v := getattr(self, k)) is not None}
+        if not given:  # nearly every request: the set fields are model, messages, stream
+            return _NO_PARAMS  # frozen, so one shared empty value will do
+        if "max_completion_tokens" in given:  # OpenAI's newer name; `max_tokens` wins when both are sent
+            given.setdefault("max_tokens", given.pop("max_completion_tokens"))
+            given.pop("max_completion_tokens", None)
+        if isinstance(given.get("stop"), str):
+            given["stop"] = [given["stop"]]
+        return GenerationParams(**given)
+
+
+_PARAMS = frozenset(GenerationParams.model_fields) - {"context_window"} | {"max_completion_tokens"}
 
 
 class EmbeddingsBody(BaseModel):

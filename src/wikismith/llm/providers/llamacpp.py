@@ -97,7 +97,8 @@ class LlamaCppClient:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         response = await collect(self.stream(request))
-        return response.model_copy(update={"provider": self.provider.id})
+        response.provider = self.provider.id
+        return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         path = model_path(request.model)

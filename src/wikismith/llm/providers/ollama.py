@@ -108,7 +108,8 @@ class OllamaClient:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         # Streaming internally: the same parsing path, and idle timeouts apply while a long answer is generated.
         response = await collect(self.stream(request))
-        return response.model_copy(update={"provider": self.provider.id})
+        response.provider = self.provider.id
+        return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         opened = await self.http.open("POST", "/api/chat", self.body(request), model=request.model)
