@@ -137,3 +137,21 @@ def test_metrics_auth_without_gateway_keys_is_a_config_error(tmp_path: Path) -> 
     settings = make_settings(tmp_path / "home", tmp_path / "config", WIKISMITH_METRICS_AUTH="1")
     with pytest.raises(ConfigError, match="WIKISMITH_API_KEYS"):
         create_app(settings, load_config(tmp_path / "config", settings.env))
+
+
+def test_metrics_count_the_streams_in_progress(start_server: ServerFactory, emulator: Emulator) -> None:
+    server = start_server(emulator_providers(emulator.base_url))
+    emulator.script("m1", Reply(text="a b c d", chunk_delay=0.3))
+
+    def active() -> float:
+        text = httpx2.get(server.url + "/metrics").text
+        return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("wikismith_streams_active"))
+
+    assert active() == 0
+    body = {"model": "emu/m1", "messages": USER, "stream": True}
+    with httpx2.stream("POST", server.url + CHAT, json=body, timeout=10) as response:
+        assert response.status_code == 200
+        assert active() == 1  # the stream is open: its chunks come 0.3 s apart
+        text = response.read().decode()
+    assert '"content":"d"' in text.replace(" ", "")
+    assert emulator.wait_until(lambda: active() == 0, timeout=5)

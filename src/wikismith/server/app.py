@@ -145,6 +145,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         active = build_router(config, settings) if router is None else router
         server = ServerState(settings, config, active, metrics, auth, limits)
         metrics.watch_limiter(active.limiter)
+        metrics.watch_streams(lambda: server.streams)
         metrics.bound_targets(server.known_target)
         app.state.server = server
         refresh = _start_refresh(server)

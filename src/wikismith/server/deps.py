@@ -110,11 +110,9 @@ class ServerState:
                 retry_after=1,
             )
         self.streams += 1
-        self.metrics.streams.inc()
 
     def release_stream(self) -> None:
         self.streams -= 1
-        self.metrics.streams.dec()
 
 
 def state(conn: HTTPConnection) -> ServerState:

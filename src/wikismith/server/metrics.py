@@ -18,8 +18,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from wikismith.llm.types import Attempt, Usage
@@ -45,7 +45,6 @@ class Metrics:
         self.rate_limited = Counter(
             "wikismith_llm_rate_limited", "Attempts refused with 429 (each a wait)", ["target"], registry=r
         )
-        self.streams = Gauge("wikismith_streams_active", "Streams in progress", registry=r)
         self.label: Callable[[str], str] = lambda name: name
 
     def bound_targets(self, known: Callable[[str], bool]) -> None:
@@ -113,6 +112,11 @@ class Metrics:
         """Export the router's client-side rate-limit waits (read at scrape time, nothing on the hot path)."""
         self.registry.register(_LimiterCollector(limiter))
 
+    def watch_streams(self, active: Callable[[], int]) -> None:
+        """`wikismith_streams_active`: the server's own count of streams in progress, read at scrape time (a
+        prometheus-client Gauge would take a lock twice per stream)."""
+        self.registry.register(_Reading("wikismith_streams_active", "Streams in progress", active))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -157,6 +161,19 @@ class _Tally:
         for target, usd in dict(self.cost).items():
             cost.add_metric([target], usd)
         yield from (requests, latency, calls, tokens, cost)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class _Reading:
+    """A gauge whose value is read when scraped."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self.name, self.documentation, self.read = name, documentation, read
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self.name, self.documentation, value=self.read())
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

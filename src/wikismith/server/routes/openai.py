@@ -9,9 +9,9 @@ token is a plain HTTP error; after it, a final `data: {"error": {...}}` event (w
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from random import getrandbits
 from typing import Any, TypeVar
 
 import orjson
@@ -68,6 +68,11 @@ def to_chat_request(body: ChatCompletionBody, tag: str | None, max_messages: int
     return ChatRequest(model=body.model, messages=messages, params=body.params(), extra=extra, tag=tag)
 
 
+def completion_id() -> str:
+    """`chatcmpl-` and 24 hex digits, for an answer whose provider gave no id. Not a secret, so no system call."""
+    return f"chatcmpl-{getrandbits(96):024x}"
+
+
 def usage_body(usage: Usage | None) -> dict[str, Any]:
     if usage is None:
         return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -108,7 +113,7 @@ def completion_body(response: ChatResponse, model: str) -> dict[str, Any]:
         message = {**upstream_message, **message}
     return {
         **raw,
-        "id": response.id or f"chatcmpl-{os.urandom(12).hex()}",
+        "id": response.id or completion_id(),
         "object": "chat.completion",
         "created": raw.get("created") if isinstance(raw.get("created"), int) else int(time.time()),
         "model": response.target or model,
@@ -179,7 +184,7 @@ class _Chunks:
     that prefix, the delta and a fixed suffix, so a token costs one small `orjson.dumps`."""
 
     def __init__(self, target: str) -> None:
-        self.head: dict[str, Any] = {"id": f"chatcmpl-{os.urandom(12).hex()}", "object": "chat.completion.chunk"}
+        self.head: dict[str, Any] = {"id": completion_id(), "object": "chat.completion.chunk"}
         self.head.update(created=int(time.time()), model=target)
         self.prefix = b"data: " + orjson.dumps(self.head)[:-1] + b',"choices":[{"index":0,"delta":'
 
