@@ -299,11 +299,13 @@ async def test_cached_tokens_are_reported(client: OpenRouterClient, emulator: Em
         "prompt_tokens": 10339,
         "completion_tokens": 60,
         "total_tokens": 10399,
-        "prompt_tokens_details": {"cached_tokens": 10318, "cache_write_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": 10318, "cache_write_tokens": 21},
         "cost": 0.001,
     }
     emulator.script("anthropic/claude-sonnet-4", Reply(text="ok", usage=usage), Reply(text="ok", usage=usage))
     answer = await client.complete(with_system("anthropic/claude-sonnet-4"))
     assert answer.usage is not None and answer.usage.cached_tokens == 10318
+    assert answer.usage.cache_write_tokens == 21
     streamed = await collect(client.stream(with_system("anthropic/claude-sonnet-4")))
     assert streamed.usage is not None and streamed.usage.cached_tokens == 10318
+    assert streamed.usage.cache_write_tokens == 21

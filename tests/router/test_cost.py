@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from wikismith.router.cost import (
     Ledger,
     UsageRecord,
     budgets_from_env,
+    estimate_cost,
     parse_budgets,
     priced,
     summarise,
@@ -134,3 +136,49 @@ def test_summary_by_model_and_day(tmp_path: Path) -> None:
     assert summary["totals"]["cost"] == pytest.approx(0.5)
     assert summary["by_model"][0]["target"] == "or/m"
     assert len(summary["by_day"]) == 1
+
+
+def test_cached_prompt_tokens_are_priced_at_the_cache_prices() -> None:
+    info = INFO.model_copy(update={"cache_read_price": 1e-7, "cache_write_price": 1.25e-6})
+    usage = priced(Usage(prompt_tokens=1000, completion_tokens=10, cached_tokens=600, cache_write_tokens=300), info)
+    assert usage is not None and usage.cost_is_estimate
+    # 100 plain + 600 read + 300 written prompt tokens, 10 completion tokens, the request price
+    assert usage.cost == pytest.approx(100 * 1e-6 + 600 * 1e-7 + 300 * 1.25e-6 + 10 * 2e-6 + 0.001)
+    # without cache prices, cached tokens cost what other prompt tokens cost
+    plain = priced(Usage(prompt_tokens=1000, completion_tokens=10, cached_tokens=600), INFO)
+    assert plain is not None and plain.cost == pytest.approx(1000 * 1e-6 + 10 * 2e-6 + 0.001)
+
+
+def test_long_context_pricing_from_the_shipped_catalogue() -> None:
+    from wikismith.llm.catalogue import Catalogue
+
+    sonnet = Catalogue().get("openrouter/anthropic/claude-sonnet-4")
+    assert sonnet is not None and sonnet.price_overrides  # $3/$15 per million, $6/$22.50 above 200k prompt tokens
+    short = estimate_cost(sonnet, 200_000, 1000)
+    long = estimate_cost(sonnet, 200_001, 1000)
+    assert short == pytest.approx(200_000 * 3e-6 + 1000 * 15e-6)
+    assert long == pytest.approx(200_001 * 6e-6 + 1000 * 22.5e-6)
+    assert worst_case_cost(sonnet, 250_000, 100) == pytest.approx(250_000 * 6e-6 + 100 * 22.5e-6)
+
+
+def test_time_of_day_overrides_apply_in_their_utc_window_and_discount_applies_last() -> None:
+    from wikismith.llm.catalogue import parse_model
+
+    raw = {
+        "id": "cheap/night",
+        "pricing": {
+            "prompt": "0.000002",
+            "completion": "0.000004",
+            "discount": 0.5,
+            "overrides": [
+                {"utc_start": 2200, "utc_end": 600, "prompt": "0.000001"},  # wraps midnight
+                {"utc_start": "bad"},  # unreadable: skipped
+            ],
+        },
+    }
+    info = parse_model(raw, "or")
+    assert len(info.price_overrides) == 1
+    night = calendar.timegm((2026, 1, 1, 23, 30, 0))  # 23:30 UTC
+    day = night + 12 * 3600  # 11:30 UTC
+    assert estimate_cost(info, 100, 10, now=night) == pytest.approx((100 * 1e-6 + 10 * 4e-6) * 0.5)
+    assert estimate_cost(info, 100, 10, now=day) == pytest.approx((100 * 2e-6 + 10 * 4e-6) * 0.5)

@@ -103,6 +103,8 @@ def test_concurrent_stream_limit_answers_429(start_server: ServerFactory, emulat
         refused = post(server, CHAT, body)
         assert_openai_error(refused, 429, "concurrent streams")
         assert refused.headers["retry-after"] == "1"
+    # The client has left; the server notices when it next writes or when its disconnect watch starts.
+    assert emulator.wait_until(lambda: "wikismith_streams_active 0.0" in httpx2.get(server.url + "/metrics").text)
     assert post(server, CHAT, body).status_code == 200  # the slot was released
 
 

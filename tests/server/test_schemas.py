@@ -1,12 +1,12 @@
-"""The gateway's request body -> the model layer's request: what the caller set, and nothing else."""
+"""The gateway's request body -> the model layer's request, and the usage it answers with."""
 
 from __future__ import annotations
 
 import pytest
 
-from wikismith.llm.types import Message
+from wikismith.llm.types import Message, Usage
 from wikismith.server.errors import HTTPProblem
-from wikismith.server.routes.openai import to_chat_request
+from wikismith.server.routes.openai import to_chat_request, usage_body
 from wikismith.server.schemas import ChatCompletionBody
 
 USER = [{"role": "user", "content": "hi"}]
@@ -49,3 +49,10 @@ def test_too_many_messages_is_a_400_naming_the_limit() -> None:
     with pytest.raises(HTTPProblem) as caught:
         to_chat_request(body(messages=USER * 3), None, 2)
     assert caught.value.status == 400 and "limit 2" in str(caught.value)
+
+
+def test_usage_reports_cache_reads_and_writes_in_openai_shape() -> None:
+    usage = Usage(prompt_tokens=100, completion_tokens=5, total_tokens=105, cached_tokens=60, cache_write_tokens=30)
+    body = usage_body(usage)
+    assert body["prompt_tokens_details"] == {"cached_tokens": 60, "cache_write_tokens": 30}
+    assert "prompt_tokens_details" not in usage_body(Usage(prompt_tokens=1, completion_tokens=1))

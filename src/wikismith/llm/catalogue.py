@@ -22,7 +22,7 @@ import orjson
 
 from wikismith.config.models import AppConfig, ConfigError, ResolvedProvider, canonical_params
 from wikismith.config.settings import Settings
-from wikismith.llm.types import ModelInfo
+from wikismith.llm.types import ModelInfo, PriceOverride
 from wikismith.redact import redact
 from wikismith.storage import atomic_write_bytes
 
@@ -41,6 +41,32 @@ def _price(pricing: Mapping[str, Any], key: str) -> float | None:
         return None
 
 
+# OpenRouter's pricing keys -> ModelInfo's price fields (the ones wikismith prices a call with).
+_PRICE_FIELDS = {
+    "prompt": "prompt_price",
+    "completion": "completion_price",
+    "request": "request_price",
+    "input_cache_read": "cache_read_price",
+    "input_cache_write": "cache_write_price",
+}
+
+
+def _overrides(raw: Any) -> tuple[PriceOverride, ...]:
+    """`pricing.overrides` -> PriceOverride values; an entry that cannot be read is skipped (never guessed)."""
+    out = []
+    for entry in raw if isinstance(raw, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        prices = {field: v for key, field in _PRICE_FIELDS.items() if (v := _price(entry, key)) is not None}
+        try:
+            conditions = {k: int(entry[k]) for k in ("min_prompt_tokens", "utc_start", "utc_end") if k in entry}
+        except (TypeError, ValueError):
+            continue
+        if prices:
+            out.append(PriceOverride(prices=prices, **conditions))
+    return tuple(out)
+
+
 def parse_model(raw: Mapping[str, Any], provider: str) -> ModelInfo:
     """One `/models` entry -> ModelInfo for `provider/<slug>`."""
     pricing = raw.get("pricing") or {}
@@ -57,6 +83,10 @@ def parse_model(raw: Mapping[str, Any], provider: str) -> ModelInfo:
         prompt_price=_price(pricing, "prompt"),
         completion_price=_price(pricing, "completion"),
         request_price=_price(pricing, "request") or 0.0,
+        cache_read_price=_price(pricing, "input_cache_read"),
+        cache_write_price=_price(pricing, "input_cache_write"),
+        discount=_price(pricing, "discount") or 0.0,
+        price_overrides=_overrides(pricing.get("overrides")),
         supported_parameters=frozenset(params) if isinstance(params, list) else None,
         modality=arch.get("modality"),
         description=(raw.get("description") or None),

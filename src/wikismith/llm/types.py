@@ -96,7 +96,8 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     total_tokens: int = 0
     reasoning_tokens: int | None = None
-    cached_tokens: int | None = None
+    cached_tokens: int | None = None  # prompt tokens read from the provider's prompt cache (part of prompt_tokens)
+    cache_write_tokens: int | None = None  # prompt tokens written to it (part of prompt_tokens; Anthropic bills more)
     cost: float | None = None
     cost_is_estimate: bool = False
 
@@ -138,8 +139,33 @@ class ChatResponse:
     raw: Any = field(default=None, repr=False, compare=False)
 
 
+class PriceOverride(BaseModel):
+    """A conditional price set from the catalogue (OpenRouter's `pricing.overrides`). It applies when every
+    condition it has holds: more than `min_prompt_tokens` prompt tokens (long-context pricing), and/or the UTC
+    time of day within [`utc_start`, `utc_end`) as HHMM (the window may wrap midnight). Its `prices` (keyed by
+    ModelInfo's price field names) replace the base prices key by key; later overrides win."""
+
+    model_config = ConfigDict(frozen=True)
+    min_prompt_tokens: int | None = None
+    utc_start: int | None = None
+    utc_end: int | None = None
+    prices: dict[str, float] = Field(default_factory=dict)
+
+    def applies(self, prompt_tokens: int, hhmm: int) -> bool:
+        if self.min_prompt_tokens is not None and prompt_tokens <= self.min_prompt_tokens:
+            return False
+        if self.utc_start is None or self.utc_end is None:
+            return True
+        if self.utc_start <= self.utc_end:
+            return self.utc_start <= hhmm < self.utc_end
+        return hhmm >= self.utc_start or hhmm < self.utc_end  # wraps midnight
+
+
 class ModelInfo(BaseModel):
-    """What the catalogue knows of one model. Prices are USD per token (OpenRouter's unit); None = unknown."""
+    """What the catalogue knows of one model. Prices are USD per token (OpenRouter's unit); None = unknown.
+    `cache_read_price`/`cache_write_price` are for prompt tokens read from / written to the provider's prompt
+    cache (None: the prompt price); `discount` is a fraction taken off every price; `price_overrides` are the
+    conditional prices (`effective()` applies them)."""
 
     model_config = ConfigDict(frozen=True)
     id: str  # provider/model
@@ -151,6 +177,18 @@ class ModelInfo(BaseModel):
     prompt_price: float | None = None
     completion_price: float | None = None
     request_price: float = 0.0
+    cache_read_price: float | None = None
+    cache_write_price: float | None = None
+    discount: float = 0.0
+    price_overrides: tuple[PriceOverride, ...] = ()
     supported_parameters: frozenset[str] | None = None  # None: unknown, everything is allowed
     modality: str | None = None
     description: str | None = None
+
+    def effective(self, prompt_tokens: int, hhmm: int) -> ModelInfo:
+        """This model with the prices in force for a call of `prompt_tokens` at UTC time `hhmm` (HHMM)."""
+        update: dict[str, float] = {}
+        for override in self.price_overrides:
+            if override.applies(prompt_tokens, hhmm):
+                update.update(override.prices)
+        return self.model_copy(update=update) if update else self

@@ -42,16 +42,43 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO usage ({_COLUMNS}) VALUES ({','.join('?' * 14)})"
 
 
-def priced(usage: Usage | None, info: ModelInfo | None) -> Usage | None:
+def priced(usage: Usage | None, info: ModelInfo | None, now: float | None = None) -> Usage | None:
     """`usage` with a cost: the reported one, else an estimate from catalogue prices (None if unknown)."""
     if usage is None or usage.cost is not None or info is None or info.prompt_price is None:
         return usage
-    cost = (
-        usage.prompt_tokens * info.prompt_price
-        + usage.completion_tokens * (info.completion_price or 0.0)
-        + info.request_price
+    cost = estimate_cost(
+        info,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cached=usage.cached_tokens or 0,
+        written=usage.cache_write_tokens or 0,
+        now=now,
     )
     return usage.model_copy(update={"cost": cost, "cost_is_estimate": True})
+
+
+def estimate_cost(
+    info: ModelInfo, prompt: int, completion: int, *, cached: int = 0, written: int = 0, now: float | None = None
+) -> float:
+    """A call's cost from catalogue prices, as OpenRouter bills it: the conditional prices in force for this
+    prompt size and time of day (`pricing.overrides`, e.g. long-context pricing), prompt tokens read from or
+    written to the prompt cache at their own prices (both counted inside `prompt`), the per-request price, and
+    the discount. Reasoning tokens are completion tokens. Unknown prices count as 0."""
+    p = info
+    if info.price_overrides:
+        moment = time.gmtime(time.time() if now is None else now)
+        p = info.effective(prompt, moment.tm_hour * 100 + moment.tm_min)
+    prompt_price = p.prompt_price or 0.0
+    cached = max(0, min(cached, prompt))
+    written = max(0, min(written, prompt - cached))
+    cost = (
+        (prompt - cached - written) * prompt_price
+        + cached * (p.cache_read_price if p.cache_read_price is not None else prompt_price)
+        + written * (p.cache_write_price if p.cache_write_price is not None else prompt_price)
+        + completion * (p.completion_price or 0.0)
+        + p.request_price
+    )
+    return cost * (1.0 - p.discount) if p.discount else cost
 
 
 def worst_case_cost(info: ModelInfo | None, prompt_tokens: int, max_tokens: int | None) -> float:
@@ -59,7 +86,7 @@ def worst_case_cost(info: ModelInfo | None, prompt_tokens: int, max_tokens: int 
     if info is None or info.prompt_price is None:
         return 0.0
     completion = max_tokens or info.max_completion_tokens or 4096
-    return prompt_tokens * info.prompt_price + completion * (info.completion_price or 0.0) + info.request_price
+    return estimate_cost(info, prompt_tokens, completion)
 
 
 def periods(ts: float) -> tuple[str, str]:

@@ -103,8 +103,11 @@ def parse_usage(raw: Any) -> Usage | None:
     if isinstance(completion, dict) and completion.get("reasoning_tokens") is not None:
         fields["reasoning_tokens"] = completion["reasoning_tokens"]
     prompt = raw.get("prompt_tokens_details")
-    if isinstance(prompt, dict) and prompt.get("cached_tokens") is not None:
-        fields["cached_tokens"] = prompt["cached_tokens"]
+    if isinstance(prompt, dict):
+        if prompt.get("cached_tokens") is not None:
+            fields["cached_tokens"] = prompt["cached_tokens"]
+        if prompt.get("cache_write_tokens") is not None:  # OpenRouter, for providers that bill cache writes
+            fields["cache_write_tokens"] = prompt["cache_write_tokens"]
     cost = raw.get("cost")
     if isinstance(cost, int | float):
         fields["cost"] = float(cost)

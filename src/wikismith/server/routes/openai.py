@@ -85,8 +85,13 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
         out["cost"] = usage.cost
     if usage.reasoning_tokens is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    details = {}
     if usage.cached_tokens is not None:
-        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+        details["cached_tokens"] = usage.cached_tokens
+    if usage.cache_write_tokens is not None:
+        details["cache_write_tokens"] = usage.cache_write_tokens
+    if details:
+        out["prompt_tokens_details"] = details
     return out
 
 
