@@ -14,7 +14,7 @@ from tests.support.git_http import GitServer, commit, git, make_repo
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
 from wikismith.rag import RepoAuthError, RepoNotFound, SourceError, UnknownRef, UnsafeSource, open_repo, repo_key
-from wikismith.rag.source import check_address, check_url_policy, parse_repo_url
+from wikismith.rag.source import auth_env, check_address, check_url_policy, clone, parse_repo_url
 
 TOKEN = "ghp_testtoken1234567890abcdef"
 
@@ -224,3 +224,25 @@ def test_each_requested_ref_has_its_own_key() -> None:
     dev = repo_key(parse_repo_url("https://github.com/o/r", ref="dev"))
     other = repo_key(parse_repo_url("https://github.com/o/r", ref="feature/x"))
     assert len({plain, dev, other}) == 3 and dev.startswith(plain) and "/" not in other
+
+
+async def test_git_connects_only_to_the_addresses_that_were_checked(
+    served: tuple[GitServer, Path], tmp_path: Path
+) -> None:
+    """Against DNS rebinding: git is told the checked addresses of the host (curl's resolve list), so it never
+    looks the name up again. `repo.invalid` has no DNS answer at all: the clone works only through the pin."""
+    server, work = served
+    ref = parse_repo_url(f"http://repo.invalid:{server.port}/acme/widgets")
+    with pytest.raises(SourceError):  # not pinned: git must resolve the name itself, and cannot
+        await clone(ref, tmp_path / "unpinned", TOKEN)
+    snap = await clone(ref, tmp_path / "pinned", TOKEN, pinned=["127.0.0.1"])
+    assert snap.commit == git(work, "rev-parse", "HEAD").strip()
+    assert "http.curloptResolve" in auth_env(ref, None, ["::1"]).values()
+    assert f"repo.invalid:{server.port}:[::1]" in auth_env(ref, None, ["::1"]).values()
+
+
+async def test_check_address_returns_what_it_checked_for_pinning(make_config: Callable[..., AppConfig]) -> None:
+    strict = make_config(repository={"allowed_hosts": ["93.184.215.14"]})
+    assert await check_address(parse_repo_url("https://93.184.215.14/o/r"), strict) == ["93.184.215.14"]
+    relaxed = make_config(repository={"allowed_hosts": ["127.0.0.1"], "allow_private_hosts": True})
+    assert await check_address(parse_repo_url("https://127.0.0.1/o/r"), relaxed) == []  # nothing to pin

@@ -142,19 +142,25 @@ def _is_private_name(host: str) -> bool:
         return False
 
 
-async def check_address(ref: RepoRef, config: AppConfig) -> None:
-    """Refuse a host that resolves to a loopback, private or link-local address unless the config allows it."""
+async def check_address(ref: RepoRef, config: AppConfig) -> list[str]:
+    """Refuse a host that resolves to a loopback, private or link-local address unless the config allows it.
+    Returns the addresses checked (none when private hosts are allowed), for `clone()` to pin git to them: a
+    second lookup by git could otherwise get another answer (DNS rebinding) and reach an internal address."""
     if config.repo.repository.allow_private_hosts:
-        return
-    host = urlsplit(ref.url or "").hostname or ""
+        return []
+    parts = urlsplit(ref.url or "")
+    host = parts.hostname or ""
     try:
-        infos = await asyncio.to_thread(socket.getaddrinfo, host, 443, proto=socket.IPPROTO_TCP)
+        infos = await asyncio.to_thread(socket.getaddrinfo, host, parts.port or 443, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise RepoNotFound(f"cannot resolve host {host!r}: {exc}") from None
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             raise UnsafeSource(f"host {host!r} resolves to a non-public address ({address}); refused")
+        addresses.append(str(address))
+    return list(dict.fromkeys(addresses))
 
 
 def resolve_local(path: str, local_roots: Sequence[Path] | None) -> Path:
@@ -175,8 +181,9 @@ def resolve_local(path: str, local_roots: Sequence[Path] | None) -> Path:
 # --- git -----------------------------------------------------------------------------------------------------
 
 
-def auth_env(ref: RepoRef, token: str | None) -> dict[str, str]:
-    """Environment for a git process: no prompts, no stored helpers, and the token (if any) as an extra header."""
+def auth_env(ref: RepoRef, token: str | None, pinned: Sequence[str] = ()) -> dict[str, str]:
+    """Environment for a git process: no prompts, no stored helpers, the token (if any) as an extra header, and
+    the repository's host resolved to the `pinned` addresses only (`http.curloptResolve`, git >= 2.37)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k.startswith(_GIT_ENV_KEPT)}
     # No user/system git config (credential helpers, insteadOf rewrites, stored headers), no prompts.
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
@@ -190,6 +197,10 @@ def auth_env(ref: RepoRef, token: str | None) -> dict[str, str]:
         register_secret(token)
         register_secret(basic)
         settings["http.extraHeader"] = f"Authorization: Basic {basic}"
+    if pinned:
+        parts = urlsplit(ref.url or "")
+        addresses = ",".join(f"[{a}]" if ":" in a else a for a in pinned)  # curl's form: IPv6 in brackets
+        settings["http.curloptResolve"] = f"{parts.hostname}:{parts.port or 443}:{addresses}"
     env["GIT_CONFIG_COUNT"] = str(len(settings))
     for i, (key, value) in enumerate(settings.items()):
         env[f"GIT_CONFIG_KEY_{i}"] = key
@@ -250,9 +261,10 @@ async def _remote_ref(url: str, ref: str | None, env: Mapping[str, str]) -> tupl
     raise UnknownRef(f"no branch or tag named {ref!r} in {url} (a commit must be given as its full 40-hex SHA)")
 
 
-async def clone(ref: RepoRef, dest: Path, token: str | None) -> RepoSnapshot:
-    """Shallow-fetch `ref.ref` (default branch when None) into `dest` and check it out, detached."""
-    env = auth_env(ref, token)
+async def clone(ref: RepoRef, dest: Path, token: str | None, pinned: Sequence[str] = ()) -> RepoSnapshot:
+    """Shallow-fetch `ref.ref` (default branch when None) into `dest` and check it out, detached; git connects
+    only to the `pinned` addresses when given (see `check_address`)."""
+    env = auth_env(ref, token, pinned)
     url = f"{ref.url}.git"
     try:
         wanted, branch = await _remote_ref(url, ref.ref, env)
@@ -309,12 +321,12 @@ async def open_repo(
         raise SourceError(f"{source!r} is not a repository URL; give https://<host>/<owner>/<repo>")
     parsed = parse_repo_url(source, None if repo_type == "local" else repo_type, ref=ref)
     check_url_policy(parsed, config)
-    await check_address(parsed, config)
+    pinned = await check_address(parsed, config)
     dest = settings.data.repos / repo_key(parsed)
     lock = settings.data.repos / f".{dest.name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncFileLock(lock):
-        return await clone(parsed, dest, access_token)
+        return await clone(parsed, dest, access_token, pinned)
 
 
 class AsyncFileLock:
