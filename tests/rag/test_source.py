@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,30 @@ async def test_check_address_returns_what_it_checked_for_pinning(make_config: Ca
     assert await check_address(parse_repo_url("https://93.184.215.14/o/r"), strict) == ["93.184.215.14"]
     relaxed = make_config(repository={"allowed_hosts": ["127.0.0.1"], "allow_private_hosts": True})
     assert await check_address(parse_repo_url("https://127.0.0.1/o/r"), relaxed) == []  # nothing to pin
+
+
+async def test_a_redirect_is_not_followed_when_the_address_is_pinned(
+    served: tuple[GitServer, Path], tmp_path: Path
+) -> None:
+    """A checked public host could redirect git to an internal one, never checked: git is told not to follow."""
+    server, _ = served
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", f"http://127.0.0.1:{server.port}{self.path}")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=redirector.serve_forever, daemon=True).start()
+    try:
+        ref = parse_repo_url(f"http://repo.invalid:{redirector.server_address[1]}/acme/widgets")
+        with pytest.raises(SourceError, match="redirects elsewhere"):
+            await clone(ref, tmp_path / "redirected", TOKEN, pinned=["127.0.0.1"])
+        assert not server.authorizations  # the real server was never reached
+    finally:
+        redirector.shutdown()
+        redirector.server_close()

@@ -201,6 +201,9 @@ def auth_env(ref: RepoRef, token: str | None, pinned: Sequence[str] = ()) -> dic
         parts = urlsplit(ref.url or "")
         addresses = ",".join(f"[{a}]" if ":" in a else a for a in pinned)  # curl's form: IPv6 in brackets
         settings["http.curloptResolve"] = f"{parts.hostname}:{parts.port or 443}:{addresses}"
+        # A redirect would lead git to a host that was never checked (an internal one, whose content would then
+        # be indexed and shown): not followed; the error asks for the URL it points to.
+        settings["http.followRedirects"] = "false"
     env["GIT_CONFIG_COUNT"] = str(len(settings))
     for i, (key, value) in enumerate(settings.items()):
         env[f"GIT_CONFIG_KEY_{i}"] = key
@@ -240,6 +243,11 @@ def classify(stderr: str, command: str) -> SourceError:
         return UnknownRef(f"no such branch, tag or commit: {detail}")
     if "authentication failed" in text or "401" in text or "403" in text or "could not read username" in text:
         return RepoAuthError(f"access denied; check the access token and its scopes ({detail})")
+    if re.search(r"returned error: 30[1278]", text):
+        return SourceError(
+            "the repository URL redirects elsewhere; give the URL it redirects to (redirects are not followed, so"
+            f" that a clone never reaches a host that was not checked) ({detail})"
+        )
     if "not found" in text or "404" in text or "does not appear to be a git repository" in text:
         return RepoNotFound(f"repository not found (a private repository needs an access token) ({detail})")
     return SourceError(f"git {command} failed: {detail}")
