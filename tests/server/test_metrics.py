@@ -1,12 +1,20 @@
 """The per-request series are counted by wikismith itself and exported at scrape time: what a Prometheus
-server reads must be what prometheus-client's own Counter and Histogram would have written."""
+server reads must be what prometheus-client's own Counter and Histogram would have written; with several
+workers, the sum of what they counted."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from wikismith.llm.types import Attempt, Usage
-from wikismith.server.metrics import Metrics
+from wikismith.server.metrics import Metrics, shared_directory
+
+HEALTH = (("method", "GET"), ("route", "/health"), ("status", "200"))
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -71,3 +79,53 @@ def test_a_new_target_starts_with_zero_errors_and_cost() -> None:
     got = samples(metrics)
     assert got[("wikismith_llm_calls_total", (("outcome", "error"), ("target", "emu/m")))] == 0
     assert got[("wikismith_llm_cost_usd_total", (("target", "emu/m"),))] == 0
+
+
+def test_workers_sharing_a_directory_are_summed(tmp_path: Path) -> None:
+    """`serve --workers N`: each worker publishes its counts; a scrape of any worker answers the sum."""
+    first = Metrics(tmp_path, worker=os.getpid())
+    second = Metrics(tmp_path, worker=os.getppid())  # a live process other than this one
+    second.watch_streams(lambda: 2)
+    for seconds in (0.0005, 0.003):
+        first.observe_request("/health", "GET", 200, seconds)
+    for _ in range(3):
+        second.observe_request("/health", "GET", 200, 0.003)
+    second.observe_call("emu/m", Usage(prompt_tokens=7, completion_tokens=2, cost=0.5), [Attempt(target="x", ok=True)])
+    assert samples(first)[("wikismith_http_requests_total", HEALTH)] == 2  # not published yet
+    second.publish()
+    got = samples(first)
+    assert got[("wikismith_http_requests_total", HEALTH)] == 5
+    assert got[("wikismith_http_request_seconds_bucket", (("le", "0.005"), ("route", "/health")))] == 5
+    assert got[("wikismith_http_request_seconds_bucket", (("le", "0.0005"), ("route", "/health")))] == 1
+    assert got[("wikismith_llm_cost_usd_total", (("target", "emu/m"),))] == 0.5
+    assert got[("wikismith_streams_active", ())] == 2
+    # The same from the other side: its own counts live, the first worker's as last published.
+    first.publish()
+    assert samples(second)[("wikismith_http_requests_total", HEALTH)] == 5
+
+
+def test_a_gone_workers_counters_stay_and_its_streams_do_not(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = Metrics(tmp_path, worker=int(gone.stdout))
+    dead.watch_streams(lambda: 4)
+    dead.observe_request("/health", "GET", 200, 0.001)
+    dead.publish()
+    (tmp_path / "12345678.json").write_bytes(b"{not json")  # a torn or foreign file is skipped
+    live = Metrics(tmp_path, worker=os.getpid())
+    got = samples(live)
+    assert got[("wikismith_http_requests_total", HEALTH)] == 1  # counters never go back when a worker is replaced
+    assert got[("wikismith_streams_active", ())] == 0
+
+
+def test_serve_makes_a_shared_directory_only_for_several_workers(tmp_path: Path) -> None:
+    env: dict[str, str] = {}
+    with shared_directory(env, 1):
+        assert "WIKISMITH_METRICS_DIR" not in env
+    with shared_directory(env, 3):
+        made = Path(env["WIKISMITH_METRICS_DIR"])
+        assert made.is_dir()
+    assert not made.exists() and "WIKISMITH_METRICS_DIR" not in env
+    named = {"WIKISMITH_METRICS_DIR": str(tmp_path)}
+    with shared_directory(named, 3):
+        assert named["WIKISMITH_METRICS_DIR"] == str(tmp_path)
+    assert tmp_path.is_dir()  # the caller's directory is the caller's

@@ -58,3 +58,41 @@ def test_serve_exits_2_on_a_broken_config(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "from wikismith.cli.app import main; main()", "serve", "--port", "1"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_metrics_of_several_workers_are_summed_on_every_scrape(tmp_path: Path) -> None:
+    """`--workers 2`: requests land on either worker and so do scrapes; every scrape reports all requests."""
+    write_generator(tmp_path / "config", scripted_providers())
+    port = free_port()
+    env = {**os.environ, "WIKISMITH_HOME": str(tmp_path / "home"), "WIKISMITH_CONFIG_DIR": str(tmp_path / "config"),
+           "WIKISMITH_CATALOGUE_REFRESH": "0"}  # fmt: skip
+    command = [sys.executable, "-c", "from wikismith.cli.app import main; main()", "serve", "--port", str(port),
+               "--workers", "2", "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    line = 'wikismith_http_requests_total{method="GET",route="/lang/config",status="200"}'
+
+    def scraped() -> float:
+        with httpx2.Client() as fresh:  # a new connection each time, so scrapes reach either worker
+            text = fresh.get(url + "/metrics").text
+        return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0.0)
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(url + "/health").status_code == 200:
+                    break
+            except httpx2.ConnectError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "server did not start"
+            time.sleep(0.1)
+        for _ in range(40):
+            with httpx2.Client() as fresh:
+                assert fresh.get(url + "/lang/config").status_code == 200
+        time.sleep(1.5)  # each worker publishes its counts every second
+        assert [scraped() for _ in range(8)] == [40.0] * 8
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert process.returncode == 0

@@ -47,8 +47,11 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if workers > 1:  # each worker process builds its own app (and router) from the environment
+        from wikismith.server.metrics import shared_directory
+
         os.environ["WIKISMITH_LOG_LEVEL"] = log_level.lower()
-        uvicorn.run("wikismith.server.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        with shared_directory(os.environ, workers):  # /metrics sums the workers' counts
+            uvicorn.run("wikismith.server.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     from wikismith.server import create_app
 

@@ -6,7 +6,8 @@
 Environment (read from `settings.env`): WIKISMITH_CORS_ORIGINS (comma-separated origins; `*` allows any origin
 but then never with credentials; unset: no CORS headers), WIKISMITH_METRICS_AUTH (`1`: `/metrics` needs a gateway
 key), WIKISMITH_CATALOGUE_REFRESH (`0`: do not fetch the live model catalogue at startup), and the limits in
-`deps.ServerLimits`.
+`deps.ServerLimits`; WIKISMITH_METRICS_DIR (several workers: where each writes its counts for /metrics to sum;
+`serve --workers N` makes one per run).
 
 At startup the model catalogue is refreshed in the background (when its cache is stale and an aggregator is
 configured), bounded by `_REFRESH_TIMEOUT`; serving never waits for it and a failure only logs a warning.
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -131,10 +133,26 @@ def _start_refresh(server: ServerState) -> asyncio.Task[None] | None:
     return asyncio.create_task(_refresh_catalogue(server, _REFRESH_TIMEOUT), name="catalogue-refresh")
 
 
+async def _publish_metrics(metrics: Metrics, every: float = 1.0) -> None:
+    """With several workers: this worker's counts to the shared directory, every second (see `metrics`)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            metrics.publish()
+        except OSError as exc:  # a full or vanished directory costs the figures, never the serving
+            log.warning("could not write the metrics file: %s", exc)
+
+
+def _publish_final(metrics: Metrics) -> None:
+    with contextlib.suppress(OSError):
+        metrics.publish()
+
+
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
     """Raises ConfigError for a contradictory server setting (WIKISMITH_METRICS_AUTH without gateway keys)."""
     limits = ServerLimits.from_env(settings.env)
-    metrics = Metrics()
+    shared = settings.env.get("WIKISMITH_METRICS_DIR", "").strip()
+    metrics = Metrics(Path(shared) if shared else None)
     auth = Auth.from_settings(settings)
     if auth.metrics and not auth.keys:
         raise ConfigError("WIKISMITH_METRICS_AUTH=1 protects /metrics with the gateway keys: set WIKISMITH_API_KEYS")
@@ -149,14 +167,17 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         metrics.bound_targets(server.known_target)
         app.state.server = server
         refresh = _start_refresh(server)
+        publishing = asyncio.create_task(_publish_metrics(metrics), name="metrics") if metrics.shared_dir else None
         settle_heap()  # the start-up heap is built: freeze it before the first request
         try:
             yield
         finally:
-            if refresh is not None:
-                refresh.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresh
+            for task in (refresh, publishing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            _publish_final(metrics)
             await embeddings.close_embedders(server)
             await chat.close_index_cache(server)
             if owned:
