@@ -273,6 +273,8 @@ class Emulator:
         try:
             for data in events:
                 await self._write(response, data, reply)
+            if reply.linger:
+                await asyncio.sleep(reply.linger)
             await response.write_eof()
         except ConnectionResetError:  # the client went away mid-stream
             self._disconnected(model)

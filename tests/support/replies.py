@@ -29,6 +29,7 @@ class Reply:
     split           write each SSE event in three pieces (mid-line, mid-JSON) so reads see partial lines
     crlf            end SSE lines with CRLF
     done            send `data: [DONE]` (OpenAI-compatible servers sometimes just close)
+    linger          seconds the stream stays open after its last event before it ends (a slow proxy)
     finish_reason   on the last content chunk / message (None: never sent, e.g. a truncated stream)
     usage           the usage object (None: no usage chunk); `model` the model reported (default: the one asked)
     raw_body        send these bytes as the whole body instead (e.g. an HTML 502 from a proxy)
@@ -50,6 +51,7 @@ class Reply:
     split: bool = False
     crlf: bool = False
     done: bool = True
+    linger: float = 0.0
     finish_reason: str | None = "stop"
     usage: dict[str, Any] | None = field(
         default_factory=lambda: {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "cost": 0.00042}

@@ -92,6 +92,16 @@ class AbortStream(Exception):
     body (the honest signal for "this answer broke", when the format has no way to say so in-band)."""
 
 
+class _EndOfBody(bytes):
+    """The type of `END_OF_BODY`."""
+
+
+# Yielded by a body iterator once the client has everything: the response ends at once (its last chunk is
+# sent), and the iterator is still run to its end, without sending, for what remains to do (returning the
+# upstream connection to its pool, accounting) — work the client need not wait for.
+END_OF_BODY = _EndOfBody()
+
+
 class StreamResponse(Response):
     def __init__(
         self,
@@ -116,7 +126,7 @@ class StreamResponse(Response):
         watch = _Watch(task, receive, None)
         body = _Coalescer(send)
         try:
-            await self._pump(send, body)
+            await self._pump(send, body, watch)
         except asyncio.CancelledError:
             if watch.why != "gone":
                 raise
@@ -135,17 +145,27 @@ class StreamResponse(Response):
                 if result is not None:
                     await result
 
-    async def _pump(self, send: Send, body: _Coalescer) -> None:
+    async def _pump(self, send: Send, body: _Coalescer, watch: _Watch) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        ended = False
         try:
             async for chunk in self.iterator:
-                if body.write(chunk):
+                if ended:
+                    continue
+                if type(chunk) is _EndOfBody:
+                    ended = True
+                    # A client that leaves once it has the whole answer must not cancel what follows it.
+                    watch.close()
+                    await body.end(final=True)
+                elif body.write(chunk):
                     await body.drain()
         except Exception:  # what was produced before the failure is still sent, as it would have been
-            with contextlib.suppress(Exception):
-                await body.end(final=False)
+            if not ended:
+                with contextlib.suppress(Exception):
+                    await body.end(final=False)
             raise
-        await body.end(final=True)
+        if not ended:
+            await body.end(final=True)
 
 
 _HIGH_WATER = 64 * 1024

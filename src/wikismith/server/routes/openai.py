@@ -34,7 +34,7 @@ from wikismith.server import embeddings
 from wikismith.server.deps import ServerState, state
 from wikismith.server.errors import HTTPProblem, stream_error_payload
 from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, first_problem, openapi_body
-from wikismith.server.streaming import StreamResponse, unless_disconnected
+from wikismith.server.streaming import END_OF_BODY, StreamResponse, unless_disconnected
 
 router = APIRouter(tags=["OpenAI-compatible gateway"])
 _M = TypeVar("_M", bound=BaseModel)
@@ -215,6 +215,13 @@ class _Chunks:
     def event(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + orjson.dumps({**self.head, **payload}) + b"\n\n"
 
+    def tail(self, finish: str | None, usage: Usage | None, include_usage: bool) -> bytes:
+        """The end of the stream: the chunk with `finish_reason`, the usage chunk when asked for, `[DONE]`."""
+        tail = self.delta({}, finish or "stop")
+        if include_usage:
+            tail += self.event({"choices": [], "usage": usage_body(usage)})
+        return tail + b"data: [DONE]\n\n"
+
 
 def _delta(event: StreamEvent) -> dict[str, Any] | None:
     if isinstance(event, TextDelta):
@@ -236,8 +243,8 @@ async def _sse(
 ) -> AsyncIterator[bytes]:
     chunks = _Chunks(target)
     usage: Usage | None = None
-    finish: str | None = None
     attempts = (*(first.attempts if isinstance(first, Routed) else ()), Attempt(target=target, ok=True))
+    ended = False  # the client has the whole answer
     yield chunks.delta({"role": "assistant", "content": ""})
     try:
         event: StreamEvent | None = None if isinstance(first, Routed) else first
@@ -251,21 +258,22 @@ async def _sse(
                     yield chunks.delta(delta)
                 elif isinstance(event, UsageReport):
                     usage = event.usage
-                elif isinstance(event, Finish):
-                    finish = event.reason
+                elif isinstance(event, Finish):  # the last event (after usage): the answer is complete
+                    yield chunks.tail(event.reason, usage, include_usage)
+                    yield END_OF_BODY  # the response ends now; the upstream's end and the accounting follow
+                    ended = True
             try:
                 event = await events.__anext__()
             except StopAsyncIteration:
                 break
-        yield chunks.delta({}, finish or "stop")
-        if include_usage:
-            yield chunks.event({"choices": [], "usage": usage_body(usage)})
+        if not ended:  # a stream that ended without `Finish`
+            yield chunks.tail(None, usage, include_usage)
         server.metrics.observe_call(target, usage, attempts)
     except LLMError as error:
         server.metrics.observe_call(target, usage, attempts, ok=False)
-        choices = [{"index": 0, "delta": {}, "finish_reason": "error"}]
-        yield chunks.event({**stream_error_payload(error), "choices": choices})
-    yield b"data: [DONE]\n\n"
+        if not ended:
+            choices = [{"index": 0, "delta": {}, "finish_reason": "error"}]
+            yield chunks.event({**stream_error_payload(error), "choices": choices}) + b"data: [DONE]\n\n"
 
 
 @router.get("/v1/models", summary="Models in the catalogue")
