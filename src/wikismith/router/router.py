@@ -41,11 +41,15 @@ log = logging.getLogger("wikismith.router")
 
 ClientFactory = Callable[[ResolvedProvider], ChatModel]
 ROUTER_EXTRA = frozenset({"models", "strategy", "allow_models", "continue_on_failure"})
-# Provider kinds that run a `models: [...]` fallback list themselves (shared/openrouter-api.md §6).
-NATIVE_FALLBACK_KINDS = frozenset({"openrouter"})
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
 _PARAM_FIELDS = frozenset(GenerationParams.model_fields)
 _NEVER_SENT = frozenset({"context_window"})  # told to local backends only; not a hosted API parameter
+
+
+def _runs_fallbacks(kind: str) -> bool:
+    from wikismith.llm import providers  # imported when first needed, as clients are
+
+    return bool(providers.runs_fallbacks(kind))  # type: ignore[attr-defined,unused-ignore]
 
 
 def _default_factory(provider: ResolvedProvider) -> ChatModel:
@@ -209,7 +213,7 @@ class Router:
         if not self.native_fallback or len(targets) < 2:
             return plan
         provider = targets[0].target.provider
-        if provider.kind not in NATIVE_FALLBACK_KINDS or any(t.target.provider.id != provider.id for t in targets):
+        if any(t.target.provider.id != provider.id for t in targets) or not _runs_fallbacks(provider.kind):
             return plan
         return _Plan(plan.route, [targets[0]], plan.extra, [t.target.model for t in targets])
 

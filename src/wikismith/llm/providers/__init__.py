@@ -17,7 +17,15 @@ from wikismith.llm.providers.ollama import OllamaClient
 from wikismith.llm.providers.openai_compat import OpenAICompatClient
 from wikismith.llm.providers.openrouter import OpenRouterClient
 
-__all__ = ["PROVIDERS", "LlamaCppClient", "OllamaClient", "OpenAICompatClient", "OpenRouterClient", "create_client"]
+__all__ = [
+    "PROVIDERS",
+    "LlamaCppClient",
+    "OllamaClient",
+    "OpenAICompatClient",
+    "OpenRouterClient",
+    "create_client",
+    "runs_fallbacks",
+]
 
 PROVIDERS: dict[str, type[OpenAICompatClient] | type[OllamaClient] | type[LlamaCppClient]] = {
     "openai_compat": OpenAICompatClient,
@@ -35,3 +43,9 @@ def create_client(provider: ResolvedProvider) -> ChatModel:
         raise ConfigError(f"no client for provider kind {provider.kind!r} (provider {provider.id!r}); known: {known}")
     client: ChatModel = cls(provider)
     return client
+
+
+def runs_fallbacks(kind: str) -> bool:
+    """Whether the API behind providers of `kind` takes a `models: [...]` list and falls back along it itself
+    (then the router sends one request instead of trying the models one by one)."""
+    return bool(getattr(PROVIDERS.get(kind), "native_fallback", False))

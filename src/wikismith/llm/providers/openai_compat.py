@@ -136,6 +136,7 @@ class OpenAICompatClient:
 
     kind: ClassVar[str] = "openai_compat"
     default_base_url: ClassVar[str | None] = None
+    native_fallback: ClassVar[bool] = False  # whether the API runs a `models: [...]` fallback list itself
 
     def __init__(self, provider: ResolvedProvider) -> None:
         self.provider = provider

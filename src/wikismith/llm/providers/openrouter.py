@@ -42,6 +42,7 @@ _ATTRIBUTION = {
 class OpenRouterClient(OpenAICompatClient):
     kind: ClassVar[str] = "openrouter"
     default_base_url: ClassVar[str | None] = DEFAULT_BASE_URL
+    native_fallback: ClassVar[bool] = True  # takes `models: [...]` and falls back itself (openrouter-api.md §6)
 
     def headers(self) -> dict[str, str]:
         headers = super().headers()
