@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,25 @@ def test_plain_text_stream_is_the_answer_and_the_prompt_has_the_context(
     assert response.text == DEFAULT_TEXT
     prompt = json.dumps(emulator.chat_requests()[-1].json["messages"])
     assert "src/auth.py" in prompt and "How does auth work?" in prompt
-    metrics = httpx2.get(chat_server.url + "/metrics").text
-    assert 'wikismith_llm_calls_total{outcome="ok",target="emu/m1"} 1.0' in metrics
+    # Counted once the upstream's stream has ended, which may be just after the answer has reached the client.
+    counted = 'wikismith_llm_calls_total{outcome="ok",target="emu/m1"} 1.0'
+    assert emulator.wait_until(lambda: counted in httpx2.get(chat_server.url + "/metrics").text, timeout=3)
+
+
+def test_the_answer_ends_when_it_is_complete_not_when_the_upstream_closes(
+    chat_server: LiveServer, emulator: Emulator, repo: Path
+) -> None:
+    """An upstream that stays open after its last event (a slow proxy) does not hold the DeepWiki client."""
+    assert httpx2.post(chat_server.url + STREAM, json=chat_body(repo), timeout=30).status_code == 200  # indexed
+    for headers in ({}, {"accept": "text/event-stream"}):
+        emulator.script("m1", Reply(text="short answer", linger=0.9))
+        started = time.monotonic()
+        response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), headers=headers, timeout=30)
+        took = time.monotonic() - started
+        assert response.status_code == 200 and "answer" in response.text
+        assert took < 0.8, f"the response waited for the upstream to close ({took:.2f} s)"
+        if headers:
+            assert response.text.rstrip().split("\n\n")[-1].startswith("event: done")
 
 
 def test_sse_stream_has_typed_events(chat_server: LiveServer, repo: Path) -> None:

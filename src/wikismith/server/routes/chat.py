@@ -34,7 +34,7 @@ from wikismith.server.deps import ServerState, state
 from wikismith.server.errors import HTTPProblem, source_error_status, stream_error_payload
 from wikismith.server.routes.openai import usage_body
 from wikismith.server.schemas import openapi_body
-from wikismith.server.streaming import AbortStream, StreamResponse
+from wikismith.server.streaming import END_OF_BODY, AbortStream, StreamResponse
 
 router = APIRouter(tags=["DeepWiki chat"])
 log = logging.getLogger("wikismith.server")
@@ -146,16 +146,18 @@ async def chat_completions_stream(request: Request) -> Response:
 
 
 async def _plain(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
-    for event in held:
-        if isinstance(event, TextDelta) and event.text:
-            yield event.text.encode()
+    ended = False
     try:
-        async for event in events:
+        async for event in _chain(held, events):
             if isinstance(event, TextDelta) and event.text:
                 yield event.text.encode()
+            elif isinstance(event, Finish) and not ended:  # the last event: the client has the whole answer
+                ended = True
+                yield END_OF_BODY
     except LLMError as error:
         log.warning("chat answer broke after it started: %s", error)
-        raise AbortStream from error
+        if not ended:
+            raise AbortStream from error
 
 
 def _frame(name: str, data: Any) -> bytes:
@@ -182,7 +184,7 @@ def _sse_frame(event: ChatEvent) -> bytes | None:
 
 async def _sse(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     target: str | None = None
-    finish: str | None = None
+    ended = False
     try:
         async for event in _chain(held, events):
             frame = _sse_frame(event)
@@ -190,12 +192,16 @@ async def _sse(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> Async
                 yield frame
             elif isinstance(event, Routed):
                 target = event.target
-            elif isinstance(event, Finish):
-                finish = event.reason
+            elif isinstance(event, Finish) and not ended:  # the last event (after usage): the answer is complete
+                ended = True
+                yield _frame("done", {"finish_reason": event.reason, "target": target})
+                yield END_OF_BODY  # the upstream's end and the accounting follow, the client need not wait
     except LLMError as error:
-        yield _frame("error", stream_error_payload(error))
+        if not ended:
+            yield _frame("error", stream_error_payload(error))
         return
-    yield _frame("done", {"finish_reason": finish, "target": target})
+    if not ended:
+        yield _frame("done", {"finish_reason": None, "target": target})
 
 
 async def _chain(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
