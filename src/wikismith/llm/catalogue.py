@@ -51,13 +51,18 @@ _PRICE_FIELDS = {
 }
 
 
+def _prices(pricing: Mapping[str, Any]) -> dict[str, float]:
+    """The prices a pricing object (or one of its overrides) gives, by ModelInfo field; absent ones left out."""
+    return {field: v for key, field in _PRICE_FIELDS.items() if (v := _price(pricing, key)) is not None}
+
+
 def _overrides(raw: Any) -> tuple[PriceOverride, ...]:
     """`pricing.overrides` -> PriceOverride values; an entry that cannot be read is skipped (never guessed)."""
     out = []
     for entry in raw if isinstance(raw, list) else ():
         if not isinstance(entry, dict):
             continue
-        prices = {field: v for key, field in _PRICE_FIELDS.items() if (v := _price(entry, key)) is not None}
+        prices = _prices(entry)
         try:
             conditions = {k: int(entry[k]) for k in ("min_prompt_tokens", "utc_start", "utc_end") if k in entry}
         except (TypeError, ValueError):
@@ -80,11 +85,7 @@ def parse_model(raw: Mapping[str, Any], provider: str) -> ModelInfo:
         name=str(raw.get("name") or raw["id"]),
         context_length=raw.get("context_length") or top.get("context_length"),
         max_completion_tokens=top.get("max_completion_tokens"),
-        prompt_price=_price(pricing, "prompt"),
-        completion_price=_price(pricing, "completion"),
-        request_price=_price(pricing, "request") or 0.0,
-        cache_read_price=_price(pricing, "input_cache_read"),
-        cache_write_price=_price(pricing, "input_cache_write"),
+        **_prices(pricing),
         discount=_price(pricing, "discount") or 0.0,
         price_overrides=_overrides(pricing.get("overrides")),
         supported_parameters=frozenset(params) if isinstance(params, list) else None,

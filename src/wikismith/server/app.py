@@ -137,15 +137,14 @@ async def _publish_metrics(metrics: Metrics, every: float = 1.0) -> None:
     """With several workers: this worker's counts to the shared directory, every second (see `metrics`)."""
     while True:
         await asyncio.sleep(every)
-        try:
-            metrics.publish()
-        except OSError as exc:  # a full or vanished directory costs the figures, never the serving
-            log.warning("could not write the metrics file: %s", exc)
+        _publish(metrics)
 
 
-def _publish_final(metrics: Metrics) -> None:
-    with contextlib.suppress(OSError):
+def _publish(metrics: Metrics) -> None:
+    try:
         metrics.publish()
+    except OSError as exc:  # a full or vanished directory costs the figures, never the serving
+        log.warning("could not write the metrics file: %s", exc)
 
 
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
@@ -177,7 +176,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            _publish_final(metrics)
+            _publish(metrics)
             await embeddings.close_embedders(server)
             await chat.close_index_cache(server)
             if owned:

@@ -105,7 +105,6 @@ class ChatCompletionBody(BaseModel):
             return _NO_PARAMS  # frozen, so one shared empty value will do
         if "max_completion_tokens" in given:  # OpenAI's newer name; `max_tokens` wins when both are sent
             given.setdefault("max_tokens", given.pop("max_completion_tokens"))
-            given.pop("max_completion_tokens", None)
         if isinstance(given.get("stop"), str):
             given["stop"] = [given["stop"]]
         return GenerationParams(**given)
