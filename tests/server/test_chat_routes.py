@@ -154,6 +154,29 @@ async def test_websocket_sends_text_frames_then_closes(chat_server: LiveServer, 
     assert "".join(frames) == DEFAULT_TEXT
 
 
+async def test_websocket_closes_when_the_answer_is_complete_not_when_the_upstream_closes(
+    chat_server: LiveServer, emulator: Emulator, repo: Path
+) -> None:
+    """An upstream that stays open after its last event does not hold the socket open; the call is still counted
+    once that upstream has ended (the client's reply to the close does not cancel it)."""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(chat_server.url + "/ws/chat") as ws:  # the first call indexes the repository
+            await ws.send_str(json.dumps(chat_body(repo)))
+            assert [msg.data async for msg in ws if msg.type == aiohttp.WSMsgType.TEXT]
+        emulator.script("m1", Reply(text="short answer", linger=0.9))
+        started = time.monotonic()
+        async with session.ws_connect(chat_server.url + "/ws/chat") as ws:
+            await ws.send_str(json.dumps(chat_body(repo)))
+            frames = [msg.data async for msg in ws if msg.type == aiohttp.WSMsgType.TEXT]
+            took = time.monotonic() - started
+            assert ws.close_code == 1000
+    assert "".join(frames) == "short answer"
+    assert took < 0.8, f"the socket stayed open until the upstream closed ({took:.2f} s)"
+    counted = 'wikismith_llm_calls_total{outcome="ok",target="emu/m1"} 2.0'
+    metrics = chat_server.url + "/metrics"
+    assert await asyncio.to_thread(emulator.wait_until, lambda: counted in httpx2.get(metrics).text, 3)
+
+
 async def test_websocket_errors_are_error_frames(chat_server: LiveServer, emulator: Emulator, repo: Path) -> None:
     async with aiohttp.ClientSession() as session, session.ws_connect(chat_server.url + "/ws/chat") as ws:
         await ws.send_str(json.dumps({**chat_body(repo), "messages": []}))

@@ -7,8 +7,9 @@ ends the body abruptly (no final chunk), so a client sees an incomplete response
 off as answer text. With `Accept: text/event-stream`, real SSE with typed events: `sources`, `delta`,
 `reasoning`, `notice`, `usage`, then `done`, or `error` (`{"error": {message, type, code}}`).
 
-WebSocket, DeepWiki's protocol: one JSON request frame in, raw text frames out, a normal close at the end;
-failures as an `Error: …` text frame, then the close. A client that goes away cancels the model call.
+WebSocket, DeepWiki's protocol: one JSON request frame in, raw text frames out, a normal close as soon as
+the answer is complete; failures as an `Error: …` text frame, then the close. A client that goes away cancels
+the model call.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -243,11 +244,15 @@ def _ws_headers(websocket: WebSocket) -> dict[str, str]:
 
 
 async def _relay(server: ServerState, websocket: WebSocket, inp: ChatInput) -> None:
-    """Send the answer's text frames; stop the model call as soon as the client disconnects."""
-    pump = asyncio.ensure_future(_send_answer(server, websocket, inp))
+    """Send the answer's text frames; stop the model call as soon as the client disconnects. Once the answer is
+    complete the socket is closed at once, and what remains (the upstream's end, the accounting) runs unwatched:
+    the client's reply to the close must not cancel it."""
     watch = asyncio.ensure_future(_wait_disconnect(websocket))
+    pump = asyncio.ensure_future(_send_answer(server, websocket, inp, answered=watch.cancel))
     try:
         await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        if watch.cancelled():  # the answer was sent: the rest of the pump runs to its end
+            await pump
     finally:
         for task in (pump, watch):
             task.cancel()
@@ -255,18 +260,29 @@ async def _relay(server: ServerState, websocket: WebSocket, inp: ChatInput) -> N
                 await task
 
 
-async def _send_answer(server: ServerState, websocket: WebSocket, inp: ChatInput) -> None:
+async def _send_answer(
+    server: ServerState, websocket: WebSocket, inp: ChatInput, *, answered: Callable[[], object]
+) -> None:
     events = _events(server, inp)
+    closed = False
     try:
         async for event in events:
+            if closed:
+                continue
             if isinstance(event, TextDelta) and event.text:
                 await websocket.send_text(event.text)
+            elif isinstance(event, Finish):  # the last event: the client has the whole answer
+                answered()  # stop watching first: the client answers the close with its own
+                await websocket.close()
+                closed = True
     except (LLMError, ConfigError, SourceError) as exc:
-        await _close_with_error(websocket, str(exc))
+        if not closed:
+            await _close_with_error(websocket, str(exc))
         return
     finally:
         await events.aclose()  # type: ignore[attr-defined]
-    await websocket.close()
+    if not closed:
+        await websocket.close()
 
 
 async def _wait_disconnect(websocket: WebSocket) -> None:
