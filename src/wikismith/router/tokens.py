@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wikismith.llm.types import Message
@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 # message, 3 to prime the reply).
 _PER_MESSAGE = 3
 _PER_REPLY = 3
+
+# An image's tokens depend on its pixels, which are not known here (a remote URL, or a data URL not worth
+# decoding on this path), and on the model. Reading the base64 as text would make a screenshot ~10^5-10^6 tokens;
+# ignoring it would make a request of images look free and small. So a high per-image figure: Anthropic bills
+# about width x height / 750 after scaling to ~1.15 megapixels, ~1,600 at most; OpenAI bills 765 for a 1024x1024
+# image at high detail, and 85 whatever the size at `detail: "low"` (their vision guides).
+_IMAGE = 1_600
+_IMAGE_LOW_DETAIL = 85
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,9 +55,26 @@ def count_messages(messages: Sequence[Message]) -> int:
         total += _PER_MESSAGE + count_text(message.content or "")
         for call in message.tool_calls or ():
             total += count_text(call.name) + count_text(call.arguments)
+        if message.parts:
+            total += image_tokens(message.parts)
     return total
 
 
 def estimate_messages(messages: Sequence[Message]) -> int:
     """A cheap upper-ish estimate (characters / 3) for the hot path, where an exact count is not needed."""
-    return _PER_REPLY + sum(_PER_MESSAGE + (len(m.content or "") + 2) // 3 for m in messages)
+    total = _PER_REPLY + sum(_PER_MESSAGE + (len(m.content or "") + 2) // 3 for m in messages)
+    for message in messages:
+        if message.parts:  # the rare case: content parts beyond text
+            total += image_tokens(message.parts)
+    return total
+
+
+def image_tokens(parts: Sequence[Mapping[str, Any]]) -> int:
+    """The estimated prompt tokens of the images among OpenAI content parts (text parts are counted as content)."""
+    total = 0
+    for part in parts:
+        if part.get("type") == "image_url":
+            image = part.get("image_url")
+            low = isinstance(image, Mapping) and image.get("detail") == "low"
+            total += _IMAGE_LOW_DETAIL if low else _IMAGE
+    return total
