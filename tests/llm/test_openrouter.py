@@ -9,7 +9,16 @@ import pytest
 from tests.llm.conftest import KEY, ask, provider
 from tests.support.emulator import Emulator, Reply, error_in_200, mid_stream_error
 from wikismith.llm.errors import AuthError, EmptyResponse, LLMError, RateLimited, StreamError, UpstreamError
-from wikismith.llm.events import Finish, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
+from wikismith.llm.events import (
+    DeltaExtra,
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+    collect,
+)
 from wikismith.llm.providers import create_client
 from wikismith.llm.providers.openrouter import CACHE_MIN_CHARS, OpenRouterClient
 from wikismith.llm.types import ChatRequest, GenerationParams, Message
@@ -160,6 +169,23 @@ async def test_reasoning_streams_as_reasoning(client: OpenRouterClient, emulator
     emulator.script("m", Reply(text="42", reasoning="thinking hard"))
     answer = await collect(client.stream(ask("m")))
     assert answer.reasoning == "thinking hard" and answer.text == "42"
+
+
+async def test_delta_fields_not_modelled_stream_as_delta_extras(client: OpenRouterClient, emulator: Emulator) -> None:
+    """`reasoning_details` with its reasoning chunk, `annotations` in a chunk of their own, OpenAI's
+    `refusal: null` on a content chunk: only fields with a value become `DeltaExtra`, after their chunk's text."""
+    details = [{"type": "reasoning.text", "text": "hm", "signature": "s"}]
+    cites = [{"type": "url_citation", "url_citation": {"url": "https://example.com"}}]
+    extra_deltas = [{"content": "!", "refusal": None}, {"annotations": cites}]
+    emulator.script("m", Reply(text="42", reasoning="hm", reasoning_details=details, extra_deltas=extra_deltas))
+    got = [e for e in await events(client) if not isinstance(e, UsageReport | Finish)]
+    assert got == [
+        ReasoningDelta("hm"),
+        DeltaExtra({"reasoning_details": details}),
+        TextDelta("42"),
+        TextDelta("!"),
+        DeltaExtra({"annotations": cites}),
+    ]
 
 
 async def test_list_models_reads_the_catalogue_shape(client: OpenRouterClient) -> None:

@@ -106,6 +106,28 @@ def test_streamed_tokens_keep_their_logprobs(emu_server: LiveServer, emulator: E
         assert choice.logprobs.content[0].logprob == -0.5
 
 
+def test_streamed_delta_fields_wikismith_does_not_model_reach_the_client(
+    emu_server: LiveServer, emulator: Emulator
+) -> None:
+    """OpenRouter's `reasoning_details` (sent back unmodified with the next turn) and web search `annotations`
+    arrive in stream deltas; a gateway passes them on, as it does for a whole answer."""
+    details = [{"type": "reasoning.text", "text": "think", "signature": "sig-1", "format": "anthropic-claude-v1"}]
+    annotations = [{"type": "url_citation", "url_citation": {"url": "https://example.com", "title": "Example"}}]
+    emulator.script(
+        "m1",
+        Reply(
+            text="one two", reasoning="think", reasoning_details=details, extra_deltas=[{"annotations": annotations}]
+        ),
+    )
+    stream = client(emu_server).chat.completions.create(model="emu/m1", messages=USER, stream=True)
+    deltas = [c.choices[0].delta for c in stream if c.choices]
+    extras = [d.model_extra or {} for d in deltas]
+    assert [e["reasoning_details"] for e in extras if "reasoning_details" in e] == [details]
+    assert [e["annotations"] for e in extras if "annotations" in e] == [annotations]
+    assert "".join(e.get("reasoning") or "" for e in extras) == "think"
+    assert "".join(d.content or "" for d in deltas) == "one two"
+
+
 def test_a_stream_without_extras_sends_no_null_fields(emu_server: LiveServer, emulator: Emulator) -> None:
     """OpenAI sends `"logprobs": null` on every chunk; those nulls are not copied onto ours."""
     emulator.script("m1", Reply(text="one two", choice_extra={"logprobs": None}))

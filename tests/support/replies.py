@@ -36,6 +36,8 @@ class Reply:
     coalesce        write the whole stream at once (benchmarks: the client's parsing, not the server, is timed)
     extra           more top-level fields of a whole answer (e.g. system_fingerprint); `choice_extra` in its
                     choice (e.g. logprobs), `message_extra` in its message (e.g. refusal)
+    reasoning_details  in the reasoning chunk's delta, as OpenRouter streams them (needs `reasoning`)
+    extra_deltas    deltas streamed as chunks of their own after the text (e.g. web search `annotations`)
     """
 
     text: str | None = DEFAULT_TEXT
@@ -65,6 +67,8 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
     choice_extra: dict[str, Any] = field(default_factory=dict)
     message_extra: dict[str, Any] = field(default_factory=dict)
+    reasoning_details: list[dict[str, Any]] | None = None
+    extra_deltas: list[dict[str, Any]] = field(default_factory=list)
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -163,13 +167,19 @@ def chunks(reply: Reply, model: str, gen_id: str) -> Iterator[dict[str, Any]]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     if reply.reasoning:
-        yield chunk({"role": "assistant", "content": "", "reasoning": reply.reasoning})
+        delta = {"role": "assistant", "content": "", "reasoning": reply.reasoning}
+        yield chunk(
+            delta if reply.reasoning_details is None else {**delta, "reasoning_details": reply.reasoning_details}
+        )
     pieces = reply.pieces()
     for i, piece in enumerate(pieces):
-        last = i == len(pieces) - 1 and not reply.tool_calls and reply.stream_error is None
+        last = i == len(pieces) - 1 and not reply.tool_calls and reply.stream_error is None and not reply.extra_deltas
         content_chunk = chunk({"role": "assistant", "content": piece}, reply.finish_reason if last else None)
         content_chunk["choices"][0].update(reply.choice_extra)  # e.g. each token's logprobs
         yield content_chunk
+    for i, extra_delta in enumerate(reply.extra_deltas):
+        last = i == len(reply.extra_deltas) - 1 and not reply.tool_calls and reply.stream_error is None
+        yield chunk(extra_delta, reply.finish_reason if last else None)
     for i, call in enumerate(reply.tool_calls or []):
         fn = call.get("function", {})
         args = str(fn.get("arguments", ""))

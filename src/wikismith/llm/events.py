@@ -34,6 +34,16 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class DeltaExtra:
+    """Fields of a streamed chunk's `delta` that wikismith does not model and that carry a value: OpenRouter's
+    `reasoning_details` (to be sent back unmodified with the next turn), web search `annotations`, `refusal`,
+    `audio`… Sent after that chunk's text or reasoning, for the gateway to pass on; other consumers ignore it."""
+
+    fields: Mapping[str, Any]
+    type: Literal["delta_extra"] = "delta_extra"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A piece of tool call `index`: id and name come once, `arguments` arrives in fragments to be joined."""
 
@@ -75,7 +85,7 @@ class ErrorEvent:
     type: Literal["error"] = "error"
 
 
-StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageReport | Finish | Routed | ErrorEvent
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | DeltaExtra | UsageReport | Finish | Routed | ErrorEvent
 
 
 async def collect(stream: AsyncIterator[StreamEvent]) -> ChatResponse:

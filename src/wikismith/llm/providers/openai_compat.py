@@ -31,7 +31,15 @@ from wikismith.llm.errors import (
     UpstreamError,
     error_for_status,
 )
-from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport
+from wikismith.llm.events import (
+    DeltaExtra,
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
 from wikismith.llm.params import wire_params
 from wikismith.llm.providers.http import HTTPTransport
 from wikismith.llm.sse import SSEDecoder, SSEEvent
@@ -348,6 +356,7 @@ class OpenAICompatClient:
 
 
 _MODELLED_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "error"})
+_MODELLED_DELTA_KEYS = frozenset({"role", "content", "reasoning", "reasoning_content", "tool_calls"})
 
 
 def _choice_extra(choice: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -392,6 +401,11 @@ class _StreamState:
                             int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or ""
                         )
                     )
+            # Nearly every delta is `{"content": …}` or `{"role": …, "content": …}`: only look further at others.
+            if len(delta) > 2 or "content" not in delta or (len(delta) == 2 and "role" not in delta):
+                extra = {k: v for k, v in delta.items() if v is not None and k not in _MODELLED_DELTA_KEYS}
+                if extra:
+                    out.append(DeltaExtra(extra))
         if "finish_reason" in choice and choice["finish_reason"]:  # noqa: RUF019
             self.finish = choice["finish_reason"]
 

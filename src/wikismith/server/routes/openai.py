@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from wikismith.llm.errors import LLMError
 from wikismith.llm.events import (
+    DeltaExtra,
     Finish,
     ReasoningDelta,
     Routed,
@@ -228,6 +229,8 @@ def _delta(event: StreamEvent) -> dict[str, Any] | None:
         return {"content": event.text}
     if isinstance(event, ReasoningDelta):
         return {"reasoning": event.text}
+    if isinstance(event, DeltaExtra):
+        return dict(event.fields)
     if isinstance(event, ToolCallDelta):
         call: dict[str, Any] = {"index": event.index, "type": "function", "function": {"arguments": event.arguments}}
         if event.id:
