@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from wikismith.deadline import Deadline
+
 T = TypeVar("T")
 
 
@@ -36,49 +38,43 @@ async def unless_disconnected(receive: Receive, call: Awaitable[T], timeout: flo
     body has been read."""
     task = asyncio.current_task()
     assert task is not None
-    watch = _Watch(task, receive, timeout)
+    watch = _Watch(task, receive)
     try:
-        return await call
+        if timeout is None:
+            return await call
+        with Deadline(task.get_loop().time() + timeout):
+            return await call
     except asyncio.CancelledError:
-        if not watch.why:
+        if not watch.gone:
             raise
         task.uncancel()
-        if watch.why == "gone":
-            raise ClientGone from None
-        raise TimeoutError from None
+        raise ClientGone from None
     finally:
         watch.close()
 
 
 class _Watch:
-    """Cancels `task` when the client disconnects (`why` = "gone") or at the deadline (`why` = "expired").
-    Until `_WATCH_AFTER` has passed it is one timer; then a task reads `receive` and a timer holds the deadline."""
+    """Cancels `task` when the client disconnects (`gone` is then True). Until `_WATCH_AFTER` has passed it is
+    one timer; then a task reads `receive`."""
 
-    __slots__ = ("deadline", "handle", "receive", "task", "watcher", "why")
+    __slots__ = ("gone", "handle", "receive", "task", "watcher")
 
-    def __init__(self, task: asyncio.Task[Any], receive: Receive, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
+    def __init__(self, task: asyncio.Task[Any], receive: Receive) -> None:
         self.task = task
         self.receive = receive
-        self.deadline = None if timeout is None else loop.time() + timeout
         self.watcher: asyncio.Future[None] | None = None
-        self.why = ""
-        delay = _WATCH_AFTER if timeout is None else min(_WATCH_AFTER, timeout)
-        self.handle: asyncio.TimerHandle | None = loop.call_later(delay, self.start)
+        self.gone = False
+        self.handle: asyncio.TimerHandle | None = task.get_loop().call_later(_WATCH_AFTER, self.start)
 
     def start(self) -> None:
+        self.handle = None
         self.watcher = asyncio.ensure_future(self.watch())
-        self.handle = None if self.deadline is None else asyncio.get_running_loop().call_at(self.deadline, self.stop)
 
     async def watch(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
             pass
-        self.stop("gone")
-
-    def stop(self, reason: str = "expired") -> None:
-        if not self.why:  # one cancellation only, so one `uncancel()` undoes it
-            self.why = reason
-            self.task.cancel()
+        self.gone = True
+        self.task.cancel()
 
     def close(self) -> None:
         if self.handle is not None:
@@ -123,12 +119,12 @@ class StreamResponse(Response):
         cancels it when the client disconnects."""
         task = asyncio.current_task()
         assert task is not None
-        watch = _Watch(task, receive, None)
+        watch = _Watch(task, receive)
         body = _Coalescer(send)
         try:
             await self._pump(send, body, watch)
         except asyncio.CancelledError:
-            if watch.why != "gone":
+            if not watch.gone:
                 raise
             task.uncancel()
         except (OSError, AbortStream):  # OSError: the client went away

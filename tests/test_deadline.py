@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from wikismith.llm.providers.http import Deadline
+from wikismith.deadline import Deadline
 
 
 def _in(seconds: float) -> float:
