@@ -81,6 +81,8 @@ class ChatInput(BaseModel):
             raise ValueError("No messages provided")
         if messages[-1].role != "user":
             raise ValueError("Last message must be from the user")
+        if not messages[-1].content.strip():  # nothing to retrieve for, nothing to answer: no model call
+            raise ValueError("The last message is empty: ask a question")
         return messages
 
     @property

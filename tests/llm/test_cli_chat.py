@@ -58,6 +58,12 @@ def test_unknown_provider_is_a_config_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "unknown provider 'nope'" in result.stderr
 
 
+def test_an_empty_question_is_refused_without_a_call(emulator: Emulator, tmp_path: Path) -> None:
+    result = chat(emulator, tmp_path, " ")
+    assert result.returncode == 2 and "the question is empty" in result.stderr
+    assert emulator.requests == []
+
+
 @pytest.mark.slow
 def test_answers_offline_with_the_local_model(tmp_path: Path) -> None:
     result = chat(None, tmp_path, "What is the capital of France?", "--provider", "local", "--max-tokens", "12")

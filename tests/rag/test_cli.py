@@ -97,6 +97,14 @@ def test_ask_rejects_an_unknown_provider_before_indexing(cli: Invoke, tmp_path: 
     assert emulator.requests == []
 
 
+def test_ask_refuses_an_empty_question_before_any_work(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    result = cli("ask", str(repo), "  ", "--provider", "emu", "--model", "m")
+    assert result.exit_code == 2
+    assert "error: The last message is empty: ask a question" in result.output
+    assert emulator.requests == []
+
+
 def test_index_filters_from_the_command_line(cli: Invoke, tmp_path: Path) -> None:
     repo = write_tree(tmp_path / "repo", SAMPLE)
     excluded = orjson.loads(cli("index", str(repo), "--json", "--exclude-dir", "docs").stdout)

@@ -57,6 +57,19 @@ def test_models_rejects_an_unknown_sort(cli: Callable[..., typer.testing.Result]
     assert cli("models", "--offline", "--sort", "speed").exit_code == 2
 
 
+@pytest.mark.parametrize("option", [["--max-price", "-1"], ["--min-context", "0"]])
+def test_models_rejects_a_negative_price_or_an_empty_context(
+    cli: Callable[..., typer.testing.Result], home: Path, option: list[str]
+) -> None:
+    result = cli("models", "--offline", *option)
+    assert result.exit_code == 2 and option[0] in result.output
+
+
+def test_compare_refuses_an_empty_prompt(cli: Callable[..., typer.testing.Result], home: Path) -> None:
+    result = cli("compare", "", "--models", "local/smollm2")
+    assert result.exit_code == 2 and "the prompt is empty" in result.output
+
+
 def test_usage_summarises_the_ledger(cli: Callable[..., typer.testing.Result], home: Path) -> None:
     ledger = Ledger(home / "usage.sqlite3")
     for cost in (0.01, 0.02):

@@ -106,7 +106,11 @@ def test_model_error_before_the_answer_is_an_http_status(
 
 @pytest.mark.parametrize(
     ("messages", "detail"),
-    [([], "No messages provided"), ([{"role": "assistant", "content": "x"}], "Last message must be from the user")],
+    [
+        ([], "No messages provided"),
+        ([{"role": "assistant", "content": "x"}], "Last message must be from the user"),
+        ([{"role": "user", "content": " \n"}], "The last message is empty: ask a question"),
+    ],
 )
 def test_bad_messages_are_refused_before_any_work(
     chat_server: LiveServer, emulator: Emulator, repo: Path, messages: list[Any], detail: str

@@ -67,7 +67,7 @@ def ask(
             included_files=filters.joined("include_file"),
         )
     except ValidationError as exc:
-        fail(str(exc.errors()[0]["msg"]), EXIT_CONFIG_ERROR)
+        fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, "), EXIT_CONFIG_ERROR)
     run(_ask(settings, config, inp))
 
 

@@ -37,6 +37,8 @@ def chat(
     """Ask one question and stream the answer (default: generator.json's default provider and model)."""
     from wikismith.llm.types import ChatRequest, GenerationParams, Message
 
+    if not question.strip():
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     settings, config = load()
     name = choice.resolve(config)
     messages = ([Message(role="system", content=system)] if system else []) + [Message(role="user", content=question)]

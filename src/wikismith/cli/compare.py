@@ -29,6 +29,8 @@ def compare(
     """Time to first token, total time, tokens, cost, finish reason and the answers, per model."""
     from wikismith.config.models import ConfigError
 
+    if not prompt.strip():
+        raise typer.BadParameter("the prompt is empty", param_hint="PROMPT")
     settings, config = load()
     names = [n.strip() for n in models.split(",") if n.strip()]
     if not names:

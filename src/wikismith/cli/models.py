@@ -23,9 +23,11 @@ def models(
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider's models.")] = None,
     search: Annotated[str | None, typer.Option("--search", "-s", help="Substring of the id or name.")] = None,
     max_price: Annotated[
-        float | None, typer.Option("--max-price", help="USD per million tokens, prompt and completion each.")
+        float | None, typer.Option("--max-price", min=0.0, help="USD per million tokens, prompt and completion each.")
     ] = None,
-    min_context: Annotated[int | None, typer.Option("--min-context", help="Smallest context window (tokens).")] = None,
+    min_context: Annotated[
+        int | None, typer.Option("--min-context", min=1, help="Smallest context window (tokens).")
+    ] = None,
     sort: Annotated[str, typer.Option("--sort", help="price | context | name")] = "name",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Fetch the live catalogue now.")] = False,

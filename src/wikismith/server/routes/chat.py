@@ -42,7 +42,12 @@ log = logging.getLogger("wikismith.server")
 _SCHEMA = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": ChatInput.model_json_schema()}}}
 }
-_DEEPWIKI_400 = ("No messages provided", "Last message must be from the user")
+# DeepWiki's two 400s for the messages, and wikismith's third (an empty question) answered the same way.
+_DEEPWIKI_400 = (
+    "No messages provided",
+    "Last message must be from the user",
+    "The last message is empty: ask a question",
+)
 
 
 def parse_chat(body: bytes | str, max_messages: int) -> ChatInput:
