@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wikismith.rag.types import Chunk
-from wikismith.wiki.citations import RepoFiles, check_citations
+from wikismith.wiki.citations import RepoFiles, check_citations, context_sources
 
 
 @pytest.fixture
@@ -70,3 +70,9 @@ def test_code_blocks_are_left_alone(files: RepoFiles) -> None:
 def test_line_count_without_final_newline(files: RepoFiles) -> None:
     assert files.lines("README.md") == 2
     assert files.lines("pkg/calc.py") == 40
+
+
+def test_context_sources_cite_the_first_distinct_chunks_in_retrieval_order() -> None:
+    spans = [("b.py", 10, 20), ("a.py", 1, 9), ("b.py", 10, 20), ("b.py", 1, 9), ("c.py", 1, 5)]
+    chunks = [Chunk(path, start, end, "…") for path, start, end in spans]
+    assert context_sources(chunks, limit=3) == ["[b.py:10-20]()", "[a.py:1-9]()", "[b.py:1-9]()"]

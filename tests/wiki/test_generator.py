@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,37 @@ async def test_generates_a_whole_wiki_with_true_citations(
     stored = store.get("local", "calcpkg", "local", "en", comprehensive=False)
     assert stored is not None and store.get("local", "calcpkg", "local", "en", comprehensive=True) is None
     assert events[-1].kind == "finished" and events[-1].done == 3
+
+
+async def test_a_page_that_cites_nothing_ends_citing_its_retrieved_context(
+    settings: Settings, wiki_config: AppConfig, repo_dir: Path, tmp_path: Path
+) -> None:
+    """Small models rarely write citations: such a page still gets true `path:start-end` ones, from the chunks
+    it was written from; a page with citations of its own gets none added."""
+    model = TopicModel(TOPICS)
+    model.add("create a wiki structure", *answer(STRUCTURE))
+    model.add("topic-alpha", *answer(PAGE_ALPHA))
+    model.add("syntax errors", *answer(REPAIRED))
+    model.add("topic-beta", *answer("# Operations\n\nops adds and parses numbers."))
+    model.add("topic-gamma", *answer("# Command line\n\nmain prints argv.\n\nSources: [cli.py:4-5]()"))
+    repo = await prepared(settings, wiki_config, repo_dir)
+    out = tmp_path / "out"
+    summary = await generate_wiki(
+        router_over(wiki_config, model), repo, out, WikiOptions(model="s/m"), language_name="English"
+    )
+    assert summary.exit_code == 0, summary.failed
+    last = (out / "page-2.md").read_text().rstrip().split("\n")[-1]
+    assert last.startswith("Sources: [")
+    cited = re.findall(r"\[([^\]:]+):(\d+)-(\d+)\]\(\)", last)
+    assert cited and len(cited) == summary.citations.added
+    for path, start, end in cited:
+        lines = (repo_dir / path).read_text().count("\n") + 1
+        assert 1 <= int(start) <= int(end) <= lines, (path, start, end)
+    assert (out / "page-1.md").read_text().count("Sources:") == 1
+    assert (out / "page-3.md").read_text().count("Sources:") == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pages"]["page-2"]["citations"]["added"] == len(cited)
+    assert manifest["pages"]["page-1"]["citations"]["added"] == 0
 
 
 async def test_interrupted_run_resumes_with_the_missing_pages_only(

@@ -231,7 +231,8 @@ def _print_summary(summary: RunSummary) -> None:
         f"wiki: {s.output}",
         f"pages: {s.written} written, {s.reused} already done, {len(s.failed)} failed, {len(s.pending)} pending"
         f" of {s.total} (structure from {source})",
-        f"citations: {s.citations.checked} checked, {s.citations.fixed} fixed, {s.citations.removed} removed;"
+        f"citations: {s.citations.checked} checked, {s.citations.fixed} fixed, {s.citations.removed} removed,"
+        f" {s.citations.added} added from the retrieved context;"
         f" diagrams: {s.diagrams_repaired} repaired, {s.diagrams_removed} removed",
         f"tokens: {tally.tokens:,} ({tally.prompt_tokens:,} in, {tally.completion_tokens:,} out) in {tally.calls}"
         f" calls; cost: {cost}",

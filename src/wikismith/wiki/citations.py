@@ -4,7 +4,8 @@ Every citation on a `Sources:` line, and every `[path:lines]()` elsewhere, is ch
 the repository (a unique suffix match such as `calc.py` for `tinycalc/calc.py` is corrected) and the line range
 must lie inside the file. A range that does not is replaced by the nearest chunk of that file that was
 retrieved for the page; a citation that cannot be corrected is removed, and a `Sources:` line left empty goes
-with it. The counts are reported per page.
+with it. A page left with no citation at all (small models rarely write them) ends with a `Sources:` line
+citing the chunks it was written from (`context_sources`). The counts are reported per page.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class CitationReport:
     valid: int = 0
     fixed: int = 0
     removed: int = 0
+    added: int = 0  # cited from the retrieved context, on a page that cited nothing
 
 
 class RepoFiles:
@@ -83,6 +85,13 @@ def check_citations(markdown: str, files: RepoFiles, chunks: Sequence[Chunk]) ->
             continue
         out.append(_INLINE.sub(lambda m: _fix_one(m, files, chunks, counter) or "", line))
     return "\n".join(out), counter.report()
+
+
+def context_sources(chunks: Sequence[Chunk], limit: int = 5) -> list[str]:
+    """Citations of the first `limit` retrieved chunks (most relevant first; one per line range), for a
+    `Sources:` line on a page whose model cited nothing: the page was written from them."""
+    cited = [f"[{c.path}:{c.start_line}-{c.end_line}]()" for c in chunks]
+    return list(dict.fromkeys(cited))[:limit]
 
 
 def _fix_sources(rest: str, files: RepoFiles, chunks: Sequence[Chunk], counter: _Counter) -> str:

@@ -312,7 +312,9 @@ class _Run:
         record = manifest.pages[page.id]
         record.status, record.reason, record.finished_at = "done", None, now()
         record.model = self.options.model
-        record.citations = CitationCounts(checked=c.checked, valid=c.valid, fixed=c.fixed, removed=c.removed)
+        record.citations = CitationCounts(
+            checked=c.checked, valid=c.valid, fixed=c.fixed, removed=c.removed, added=c.added
+        )
         record.diagrams_repaired, record.diagrams_removed = result.diagrams_repaired, result.diagrams_removed
         record.tokens = result.tally.tokens
         record.cost = result.tally.cost if result.tally.cost_known else None
@@ -325,6 +327,7 @@ class _Run:
             valid=s.citations.valid + c.valid,
             fixed=s.citations.fixed + c.fixed,
             removed=s.citations.removed + c.removed,
+            added=s.citations.added + c.added,
         )
         s.diagrams_repaired += result.diagrams_repaired
         s.diagrams_removed += result.diagrams_removed

@@ -51,6 +51,7 @@ class CitationCounts(BaseModel):
     valid: int = 0
     fixed: int = 0
     removed: int = 0
+    added: int = 0  # from the retrieved context, on pages whose model cited nothing
 
 
 class PageRecord(BaseModel):
