@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wikismith.rag.types import Chunk
-from wikismith.wiki.citations import RepoFiles, check_citations, context_sources
+from wikismith.wiki.citations import RepoFiles, check_citations, cite_context
 
 
 @pytest.fixture
@@ -72,7 +72,15 @@ def test_line_count_without_final_newline(files: RepoFiles) -> None:
     assert files.lines("pkg/calc.py") == 40
 
 
-def test_context_sources_cite_the_first_distinct_chunks_in_retrieval_order() -> None:
+def test_a_page_without_citations_ends_citing_the_first_distinct_chunks() -> None:
     spans = [("b.py", 10, 20), ("a.py", 1, 9), ("b.py", 10, 20), ("b.py", 1, 9), ("c.py", 1, 5)]
     chunks = [Chunk(path, start, end, "…") for path, start, end in spans]
-    assert context_sources(chunks, limit=3) == ["[b.py:10-20]()", "[a.py:1-9]()", "[b.py:1-9]()"]
+    page, added = cite_context("# Page\n\nText.\n", chunks, limit=3)
+    assert page == "# Page\n\nText.\n\nSources: [b.py:10-20](), [a.py:1-9](), [b.py:1-9]()"
+    assert added == 3
+    assert cite_context("# Page", []) == ("# Page", 0)
+
+
+def test_a_code_block_left_open_is_closed_before_the_sources_line() -> None:
+    page, _ = cite_context("# Page\n\n```python\nx = 1", [Chunk("a.py", 1, 2, "…")])
+    assert page == "# Page\n\n```python\nx = 1\n```\n\nSources: [a.py:1-2]()"

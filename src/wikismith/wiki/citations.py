@@ -5,7 +5,7 @@ the repository (a unique suffix match such as `calc.py` for `tinycalc/calc.py` i
 must lie inside the file. A range that does not is replaced by the nearest chunk of that file that was
 retrieved for the page; a citation that cannot be corrected is removed, and a `Sources:` line left empty goes
 with it. A page left with no citation at all (small models rarely write them) ends with a `Sources:` line
-citing the chunks it was written from (`context_sources`). The counts are reported per page.
+citing the chunks it was written from (`cite_context`). The counts are reported per page.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _CITATION = re.compile(
 _SOURCES_LINE = re.compile(r"^(?P<lead>\s*[*_>]*\s*[*_]*Sources?[*_]*\s*:[*_]*\s*)(?P<rest>.*)$", re.IGNORECASE)
 # Outside Sources lines only the unmistakable form is touched: a line range and an empty link.
 _INLINE = re.compile(r"\[(?P<path>[^\[\]\s:]+):(?P<start>\d+)(?:\s*[-–]\s*(?P<end>\d+))?\]\(\)")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +87,18 @@ def check_citations(markdown: str, files: RepoFiles, chunks: Sequence[Chunk]) ->
     return "\n".join(out), counter.report()
 
 
-def context_sources(chunks: Sequence[Chunk], limit: int = 5) -> list[str]:
-    """Citations of the first `limit` retrieved chunks (most relevant first; one per line range), for a
-    `Sources:` line on a page whose model cited nothing: the page was written from them."""
-    cited = [f"[{c.path}:{c.start_line}-{c.end_line}]()" for c in chunks]
-    return list(dict.fromkeys(cited))[:limit]
+def cite_context(markdown: str, chunks: Sequence[Chunk], limit: int = 5) -> tuple[str, int]:
+    """`markdown` ending with a `Sources:` line that cites the first `limit` distinct retrieved chunks (most
+    relevant first), for a page whose model cited nothing: the page was written from them. A code block the
+    model left open is closed first, so the line is not swallowed by it. Returns the page and the count."""
+    cited = list(dict.fromkeys(f"[{c.path}:{c.start_line}-{c.end_line}]()" for c in chunks))[:limit]
+    if not cited:
+        return markdown, 0
+    body = markdown.rstrip()
+    fences = [match.group(1) for line in body.split("\n") if (match := _FENCE.match(line))]
+    if len(fences) % 2:
+        body += "\n" + fences[-1]
+    return f"{body}\n\nSources: {', '.join(cited)}", len(cited)
 
 
 def _fix_sources(rest: str, files: RepoFiles, chunks: Sequence[Chunk], counter: _Counter) -> str:

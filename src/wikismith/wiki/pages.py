@@ -21,7 +21,7 @@ from wikismith.llm.errors import LLMError
 from wikismith.llm.types import ChatRequest, Message
 from wikismith.rag.types import Chunk, RepoSnapshot, Retriever
 from wikismith.wiki import mermaid, template
-from wikismith.wiki.citations import CitationReport, RepoFiles, check_citations, context_sources
+from wikismith.wiki.citations import CitationReport, RepoFiles, check_citations, cite_context
 from wikismith.wiki.structure import PageSpec, Structure
 from wikismith.wiki.tally import Tally
 
@@ -250,10 +250,9 @@ async def generate_page(model: ChatModel, retriever: Retriever, page: PageSpec, 
     body = clean_answer(response.text, page.title)
     body = await repair_diagrams(model, inputs.model, body, result)
     body, result.citations = check_citations(body, inputs.files, chunks)
-    if not (result.citations.valid or result.citations.fixed) and chunks:
-        cited = context_sources(chunks)
-        body = f"{body.rstrip()}\n\nSources: {', '.join(cited)}"
-        result.citations = replace(result.citations, added=len(cited))
+    if not (result.citations.valid or result.citations.fixed):
+        body, added = cite_context(body, chunks)
+        result.citations = replace(result.citations, added=added)
     result.markdown = f"{details_block(inputs.snapshot, files)}\n{body.strip()}\n"
     return result
 
