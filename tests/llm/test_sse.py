@@ -6,9 +6,17 @@ from wikismith.llm.sse import SSEDecoder, SSEEvent
 
 
 def feed_all(chunks: list[bytes]) -> list[SSEEvent]:
+    """The events of `chunks`; checks on the way that `feed_data` gives the same events' data."""
     decoder = SSEDecoder()
     events = [e for chunk in chunks for e in decoder.feed(chunk)]
-    return events + decoder.flush()
+    events += decoder.flush()
+    assert data_all(chunks) == [e.data.encode() for e in events]
+    return events
+
+
+def data_all(chunks: list[bytes]) -> list[bytes]:
+    decoder = SSEDecoder()
+    return [d for chunk in chunks for d in decoder.feed_data(chunk)] + decoder.flush_data()
 
 
 def test_one_event_per_blank_line() -> None:
@@ -76,3 +84,34 @@ def test_empty_chunk_keeps_state() -> None:
     assert decoder.feed(b"data: a\r") == []
     assert decoder.feed(b"") == []
     assert decoder.feed(b"\n\n") == [SSEEvent("a")]
+
+
+STREAM = (
+    b": OPENROUTER PROCESSING\n\n"
+    b'data: {"a": 1}\n\n'
+    b"event: error\nid: 7\ndata: one\ndata: two\n\n"
+    b"data:tight\n\n\n\n"
+    b"data: caf\xc3\xa9 \xe2\x9c\x93\n\n"
+    b"retry: 5\n\n"
+    b"data: \n\n"
+    b"data: [DONE]\n\n"
+    b"data: trailing"
+)
+
+
+def test_the_data_path_gives_the_events_data_however_the_reads_are_cut() -> None:
+    """`feed_data`'s slices and `feed`'s rules agree on every cut of a stream that mixes the common event with
+    comments, fields, multi-line data, extra blank lines, multi-byte characters and an unterminated last event."""
+    expected = [b'{"a": 1}', b"one\ntwo", b"tight", "café ✓".encode(), b"", b"[DONE]", b"trailing"]
+    assert data_all([STREAM]) == expected
+    for size in (1, 2, 3, 5, 7, 11, 16, 64):
+        chunks = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
+        assert data_all(chunks) == expected, size
+    for cut in range(len(STREAM)):
+        assert data_all([STREAM[:cut], STREAM[cut:]]) == expected, cut
+
+
+def test_the_data_path_counts_comments_too() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b": OPENROUTER PROCESSING\n\ndata: x\n\n") == [b"x"]
+    assert decoder.comments == 1

@@ -13,6 +13,9 @@ lines before decoding, so a multi-byte UTF-8 character cut between reads is deco
             if event.data == "[DONE]": ...
     events = decoder.flush()   # at EOF: an event whose blank line never came is still delivered
 
+`feed_data` / `flush_data` give the same events' `data` only, as UTF-8 bytes, for consumers that read nothing
+else (OpenAI-style streams): there the common event, one `data: ` line, is cut out of the read with a slice.
+
 `[DONE]` has no special meaning here: it is OpenAI's convention, handled by the client.
 """
 
@@ -70,6 +73,36 @@ class SSEDecoder:
                     data = self._data = []
                 self._event = None
         return events
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """`[e.data.encode() for e in feed(chunk)]`, faster: at an event boundary, with LF line ends (nearly every
+        read of an OpenAI-style stream), each complete event that is one `data: ` line is a slice of the read,
+        with no decoding and no `SSEEvent`; any other event, or a read with CR, goes through `feed`'s rules."""
+        if self._data or self._event is not None or self._after_cr or b"\r" in chunk:
+            return [e.data.encode() for e in self.feed(chunk)]
+        buffer = self._buffer + chunk if self._buffer else chunk  # `_buffer` never holds a CR
+        *blocks, rest = buffer.split(b"\n\n")
+        out: list[bytes] = []
+        events: list[SSEEvent] = []
+        for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:
+                out.append(block[6:])
+                continue
+            for line in block.split(b"\n"):  # comments, other fields, several data lines: the general rules
+                self._line(line, events)
+            self._line(b"", events)
+            out.extend(e.data.encode() for e in events)
+            events.clear()
+        lines = rest.split(b"\n")
+        self._buffer = lines.pop()
+        for line in lines:  # the complete lines of the next event (a blank one among them dispatches nothing)
+            self._line(line, events)
+        out.extend(e.data.encode() for e in events)
+        return out
+
+    def flush_data(self) -> list[bytes]:
+        """`flush()`'s events' data, as `feed_data` gives it."""
+        return [e.data.encode() for e in self.flush()]
 
     def flush(self) -> list[SSEEvent]:
         """End of stream: the last partial line is taken as a line, and a pending event is dispatched."""

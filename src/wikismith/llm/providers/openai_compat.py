@@ -42,7 +42,7 @@ from wikismith.llm.events import (
 )
 from wikismith.llm.params import wire_params
 from wikismith.llm.providers.http import HTTPTransport
-from wikismith.llm.sse import SSEDecoder, SSEEvent
+from wikismith.llm.sse import SSEDecoder
 from wikismith.llm.types import ChatRequest, ChatResponse, Message, ModelInfo, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -184,14 +184,14 @@ class OpenAICompatClient:
         try:
             try:
                 async for data in self.http.chunks(opened):
-                    for out in self._parse(decoder.feed(data), state):
+                    for out in self._parse(decoder.feed_data(data), state):
                         yield out
                     if state.error is not None:
                         raise state.error
                     if state.done:
                         break
                 if not state.done:
-                    for out in self._parse(decoder.flush(), state):
+                    for out in self._parse(decoder.flush_data(), state):
                         yield out
                     if state.error is not None:
                         raise state.error
@@ -313,25 +313,26 @@ class OpenAICompatClient:
 
     # --- streaming --------------------------------------------------------------------------------------------
 
-    def _parse(self, events: list[SSEEvent], state: _StreamState) -> list[StreamEvent]:
-        """The stream events of some SSE events, up to `[DONE]` (which sets `state.done`) or a failure (which
-        sets `state.error`)."""
+    def _parse(self, payloads: list[bytes], state: _StreamState) -> list[StreamEvent]:
+        """The stream events of some SSE events' data, up to `[DONE]` (which sets `state.done`) or a failure
+        (which sets `state.error`)."""
         out: list[StreamEvent] = []
         try:
-            for event in events:
-                if event.data == "[DONE]":
+            for data in payloads:
+                if data == b"[DONE]":
                     state.done = True
                     break
-                self._chunk(event.data, state, out)
+                self._chunk(data, state, out)
         except LLMError as error:
             state.error = error
         return out
 
-    def _chunk(self, data: str, state: _StreamState, out: list[StreamEvent]) -> None:
+    def _chunk(self, data: bytes, state: _StreamState, out: list[StreamEvent]) -> None:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            cause = UpstreamError(f"a stream event is not JSON: {data[:200]!r}", provider=self.provider.id, status=200)
+            shown = data[:200].decode("utf-8", "replace")
+            cause = UpstreamError(f"a stream event is not JSON: {shown!r}", provider=self.provider.id, status=200)
             raise state.interrupted(cause) from None
         if type(chunk) is not dict:  # orjson gives a dict for every JSON object
             return
