@@ -16,7 +16,7 @@ from tests.support.git_http import GitServer, commit, git, make_repo
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
 from wikismith.rag import RepoAuthError, RepoNotFound, SourceError, UnknownRef, UnsafeSource, open_repo, repo_key
-from wikismith.rag.source import auth_env, check_address, check_url_policy, clone, parse_repo_url
+from wikismith.rag.source import auth_env, check_address, check_url_policy, classify, clone, parse_repo_url
 
 TOKEN = "ghp_testtoken1234567890abcdef"
 
@@ -164,6 +164,15 @@ async def test_a_bad_token_is_an_auth_error_and_no_token_is_not_found(
     assert "wrong-token-123" not in str(caught.value)
     with pytest.raises(RepoNotFound, match="access token"):
         await open_repo(server.url("acme", "widgets"), settings, http_config)
+
+
+def test_the_status_is_read_from_gits_words_not_from_digits_in_the_url() -> None:
+    """A port or path holding 401/403 is no auth failure (this made the redirect test fail on some ports)."""
+    url = "'http://repo.invalid:40123/acme/widgets-403/'"
+    redirected = classify(f"fatal: unable to access {url}: The requested URL returned error: 301", "clone")
+    assert "redirects elsewhere" in str(redirected) and not isinstance(redirected, RepoAuthError)
+    denied = classify(f"fatal: unable to access {url}: The requested URL returned error: 403", "clone")
+    assert isinstance(denied, RepoAuthError)
 
 
 async def test_a_missing_repository_is_not_found(tmp_path: Path, settings: Settings, http_config: AppConfig) -> None:

@@ -241,7 +241,10 @@ def classify(stderr: str, command: str) -> SourceError:
     detail = redact(stderr.strip().splitlines()[-1] if stderr.strip() else f"git {command} failed")
     if "couldn't find remote ref" in text or "unknown revision" in text or "not our ref" in text:
         return UnknownRef(f"no such branch, tag or commit: {detail}")
-    if "authentication failed" in text or "401" in text or "403" in text or "could not read username" in text:
+    # The status as git words it ("The requested URL returned error: 403"): a bare "401" would also match a port
+    # or a path in the URL quoted in the message.
+    auth_status = re.search(r"returned error: 40[13]\b", text)
+    if "authentication failed" in text or auth_status or "could not read username" in text:
         return RepoAuthError(f"access denied; check the access token and its scopes ({detail})")
     if re.search(r"returned error: 30[1278]", text):
         return SourceError(
