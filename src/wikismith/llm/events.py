@@ -4,11 +4,15 @@ A stream is an `AsyncIterator[StreamEvent]`. Usage is an event; the end is a `Fi
 raised as a typed `LLMError` (`StreamError` once text has been sent) — never yielded as answer text. Edges that
 must put a failure on the wire (SSE, WebSocket) turn it into an `ErrorEvent` with `errors_as_events()`.
 `Routed` is sent by the router before the first content event: which target serves, after which attempts.
+
+A stream may also be read in batches (`AsyncIterator[list[StreamEvent]]`): the events that arrived together,
+e.g. those of one network read. The gateway reads the router's stream so, and writes each batch as one piece,
+instead of passing every token through every layer on its own. `flatten` and `batched` go between the forms.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,6 +90,27 @@ class ErrorEvent:
 
 
 StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | DeltaExtra | UsageReport | Finish | Routed | ErrorEvent
+
+
+async def flatten(batches: AsyncGenerator[list[StreamEvent], None]) -> AsyncIterator[StreamEvent]:
+    """The events of a batched stream one by one. Closing this closes `batches` (and the call under it) at once."""
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await batches.aclose()
+
+
+async def batched(stream: AsyncIterator[StreamEvent]) -> AsyncGenerator[list[StreamEvent], None]:
+    """A stream as batches of one event each, for a client that has no batched form."""
+    try:
+        async for event in stream:
+            yield [event]
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 async def collect(stream: AsyncIterator[StreamEvent]) -> ChatResponse:

@@ -6,8 +6,6 @@ said which target serves (`Routed`), so fallback stays possible until then.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from wikismith.llm.errors import EmptyResponse, LLMError, UpstreamError
 from wikismith.llm.events import Finish, ReasoningDelta, Routed, StreamEvent, TextDelta, ToolCallDelta, UsageReport
 from wikismith.llm.types import ChatRequest, ChatResponse, Usage
@@ -19,7 +17,8 @@ _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
 
 
 class StreamRun:
-    """One target's stream: events before the first content are held back until `Routed` has been sent."""
+    """One target's stream, batch by batch: events before the first content are held back until `Routed` has
+    been sent; text is recorded in `sent` (for the partial answer of a later failure); usage is priced."""
 
     def __init__(self, target: Target, sent: list[str]) -> None:
         self.target = target
@@ -27,33 +26,42 @@ class StreamRun:
         self.started = False
         self.usage: Usage | None = None
         self.model: str | None = None
+        self.held: list[StreamEvent] = []
 
-    async def events(self, upstream: AsyncIterator[StreamEvent], state: RouteState) -> AsyncIterator[StreamEvent]:
-        held: list[StreamEvent] = []
-        async for event in upstream:
-            if self.started and type(event) is TextDelta:  # nearly every event once content has started
-                self.sent.append(event.text)
-                yield event
-                continue
-            if isinstance(event, UsageReport):
-                usage = priced(event.usage, self.target.info)
-                self.usage = usage
-                event = UsageReport(usage) if usage is not None and usage is not event.usage else event
-            elif isinstance(event, Finish):
-                if event.reason == "error":
-                    raise self._error(UpstreamError, 'the stream finished with finish_reason "error"')
-                self.model = event.model
-            if not self.started:
-                if not isinstance(event, _CONTENT):
-                    held.append(event)
+    def admit(self, batch: list[StreamEvent], state: RouteState) -> tuple[list[StreamEvent], LLMError | None]:
+        """The events of `batch` to pass on now, and the failure met among them (after those events)."""
+        out: list[StreamEvent] = []
+        try:
+            for event in batch:
+                if self.started and type(event) is TextDelta:  # nearly every event once content has started
+                    self.sent.append(event.text)
+                    out.append(event)
                     continue
-                self.started = True
-                yield Routed(self.target.name, tuple(state.attempts))
-                for early in held:
-                    yield early
-            if isinstance(event, TextDelta):
-                self.sent.append(event.text)
-            yield event
+                if isinstance(event, UsageReport):
+                    usage = priced(event.usage, self.target.info)
+                    self.usage = usage
+                    event = UsageReport(usage) if usage is not None and usage is not event.usage else event
+                elif isinstance(event, Finish):
+                    if event.reason == "error":
+                        raise self._error(UpstreamError, 'the stream finished with finish_reason "error"')
+                    self.model = event.model
+                if not self.started:
+                    if not isinstance(event, _CONTENT):
+                        self.held.append(event)
+                        continue
+                    self.started = True
+                    out.append(Routed(self.target.name, tuple(state.attempts)))
+                    out.extend(self.held)
+                    self.held.clear()
+                if isinstance(event, TextDelta):
+                    self.sent.append(event.text)
+                out.append(event)
+        except LLMError as error:
+            return out, error
+        return out, None
+
+    def ended(self) -> None:
+        """The upstream stream has ended: one that never started (no content at all) is a failure."""
         if not self.started:
             raise self._error(EmptyResponse, "the stream ended without content, tool call or reasoning")
 

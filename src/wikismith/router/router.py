@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from wikismith.config.models import AppConfig, ConfigError, ModelTarget, Resolve
 from wikismith.llm.base import ChatModel
 from wikismith.llm.catalogue import Catalogue
 from wikismith.llm.errors import BadRequest, LLMError, StreamError
-from wikismith.llm.events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta
+from wikismith.llm.events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, batched, flatten
 from wikismith.llm.params import drop_unsupported
 from wikismith.llm.types import ChatRequest, ChatResponse, GenerationParams, Message, ModelInfo, Usage
 from wikismith.router import select
@@ -65,6 +65,16 @@ class _Plan:  # cached and shared between calls: never changed
     targets: list[Target]
     extra: Mapping[str, Any]
     native: list[str] | None = None  # model ids sent as one natively-routed request
+
+
+def _batches(client: ChatModel, request: ChatRequest) -> AsyncGenerator[list[StreamEvent], None]:
+    """The client's stream in batches: its own batched form where it has one (one list per network read),
+    else its events one by one."""
+    native = getattr(client, "stream_batches", None)
+    if native is not None:
+        batches: AsyncGenerator[list[StreamEvent], None] = native(request)
+        return batches
+    return batched(client.stream(request))
 
 
 class Router:
@@ -123,6 +133,10 @@ class Router:
             raise
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return flatten(self._stream(request))
+
+    def stream_batches(self, request: ChatRequest) -> AsyncGenerator[list[StreamEvent], None]:
+        """`stream()` in batches (`llm.events`): the events that arrived together, passed on together."""
         return self._stream(request)
 
     async def list_models(self) -> list[ModelInfo]:
@@ -357,7 +371,7 @@ class Router:
 
     # --- streaming -------------------------------------------------------------------------------------------
 
-    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: ChatRequest) -> AsyncGenerator[list[StreamEvent], None]:
         plan = self.plan(request)
         state = self._state(plan, request)
         resume = bool(request.extra.get("continue_on_failure"))
@@ -372,14 +386,17 @@ class Router:
                     run = StreamRun(target, sent)
                     try:
                         async with self.limiter.slot(target.target, estimate, state.remaining()):
-                            upstream = self.client(target.target.provider).stream(provider_request)
+                            upstream = _batches(self.client(target.target.provider), provider_request)
                             try:
-                                async for event in run.events(upstream, state):
-                                    yield event
+                                async for batch in upstream:
+                                    events, failure = run.admit(batch, state)
+                                    if events:
+                                        yield events
+                                    if failure is not None:
+                                        raise failure
+                                run.ended()
                             finally:
-                                closer = getattr(upstream, "aclose", None)
-                                if closer is not None:
-                                    await closer()
+                                await upstream.aclose()
                     except LLMError as error:
                         took = time.perf_counter() - started
                         if not run.started:

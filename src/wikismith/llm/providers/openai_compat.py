@@ -15,7 +15,7 @@ and query parameters (generator.json). OpenRouter is a small subclass (`openrout
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -39,6 +39,7 @@ from wikismith.llm.events import (
     TextDelta,
     ToolCallDelta,
     UsageReport,
+    flatten,
 )
 from wikismith.llm.params import wire_params
 from wikismith.llm.providers.http import HTTPTransport
@@ -173,39 +174,44 @@ class OpenAICompatClient:
         data = await self.http.json("POST", "/chat/completions", self.body(request, stream=False), model=request.model)
         return self.response(data, request.model)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """The stream's events. Each network read is parsed at once into a list (no generator per chunk); a
-        failure inside a read is raised after the events parsed before it have been passed on."""
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        return flatten(self.stream_batches(request))
+
+    async def stream_batches(self, request: ChatRequest) -> AsyncGenerator[list[StreamEvent], None]:
+        """The stream's events, one list per network read (`Finish` with the last). A failure inside a read is
+        raised after the events parsed before it have been passed on."""
         model = request.model
         opened = await self.http.open("POST", "/chat/completions", self.body(request, stream=True), model=model)
         decoder = SSEDecoder()
         state = _StreamState(model)
         clean = False
         try:
+            events: list[StreamEvent] = []
             try:
                 async for data in self.http.chunks(opened):
-                    for out in self._parse(decoder.feed_data(data), state):
-                        yield out
-                    if state.error is not None:
-                        raise state.error
-                    if state.done:
+                    events = self._parse(decoder.feed_data(data), state)
+                    if state.done or state.error is not None:
                         break
-                if not state.done:
-                    for out in self._parse(decoder.flush_data(), state):
-                        yield out
-                    if state.error is not None:
-                        raise state.error
+                    if events:
+                        yield events
+                else:  # the body ended without `[DONE]`: an event whose blank line never came still counts
+                    events = self._parse(decoder.flush_data(), state)
             except LLMError as error:
                 raise state.interrupted(error) from None
-            if not state.done and state.finish is None:
+            if state.error is None and not state.done and state.finish is None:
                 cause = UpstreamError(
                     "the stream closed before it finished (no finish_reason, no [DONE])",
                     provider=self.provider.id,
                     model=model,
                     status=200,
                 )
-                raise state.interrupted(cause)
-            yield Finish(state.finish, state.model, state.upstream, state.id)
+                state.error = state.interrupted(cause)
+            if state.error is not None:
+                if events:
+                    yield events
+                raise state.error
+            events.append(Finish(state.finish, state.model, state.upstream, state.id))
+            yield events
             clean = True
         finally:
             if clean:

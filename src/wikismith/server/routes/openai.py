@@ -168,19 +168,20 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
     """Start the stream before answering, so an error before the first token is a real HTTP status and the
     serving target is known for the `x-wikismith-target` header."""
     server.acquire_stream()
-    events = server.router.stream(chat_request)
+    batches = server.router.stream_batches(chat_request)
     try:
-        first = await unless_disconnected(request.receive, anext(events))
+        first = await unless_disconnected(request.receive, anext(batches))
     except BaseException as error:
         server.release_stream()
-        await events.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()
         if isinstance(error, StopAsyncIteration):
             raise HTTPProblem(502, "the model returned an empty stream", code="empty_response") from None
         if isinstance(error, LLMError):
             server.metrics.observe_call(chat_request.model, None, getattr(error, "attempts", None) or [], ok=False)
         raise
-    target = first.target if isinstance(first, Routed) else chat_request.model
-    sse = _sse(server, events, first, target, include_usage)
+    routed = first[0] if first and isinstance(first[0], Routed) else None
+    target = routed.target if routed is not None else chat_request.model
+    sse = _sse(server, batches, first, target, include_usage)
     headers = {"x-wikismith-target": target, "cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamResponse(sse, headers=headers, on_close=server.release_stream)
 
@@ -242,31 +243,44 @@ def _delta(event: StreamEvent) -> dict[str, Any] | None:
 
 
 async def _sse(
-    server: ServerState, events: AsyncIterator[StreamEvent], first: StreamEvent, target: str, include_usage: bool
+    server: ServerState,
+    batches: AsyncIterator[list[StreamEvent]],
+    first: list[StreamEvent],
+    target: str,
+    include_usage: bool,
 ) -> AsyncIterator[bytes]:
+    """The response body: each batch of events (those of one upstream read) as one piece of SSE chunks."""
     chunks = _Chunks(target)
     usage: Usage | None = None
-    attempts = (*(first.attempts if isinstance(first, Routed) else ()), Attempt(target=target, ok=True))
+    routed = first[0] if first and isinstance(first[0], Routed) else None
+    attempts = (*(routed.attempts if routed is not None else ()), Attempt(target=target, ok=True))
     ended = False  # the client has the whole answer
-    yield chunks.delta({"role": "assistant", "content": ""})
+    parts = [chunks.delta({"role": "assistant", "content": ""})]
+    batch = first
     try:
-        event: StreamEvent | None = None if isinstance(first, Routed) else first
         while True:
-            if type(event) is TextDelta:
-                extra = event.choice_extra
-                yield chunks.text(event.text) if extra is None else chunks.text_with(event.text, extra)
-            elif event is not None:
-                delta = _delta(event)
-                if delta is not None:
-                    yield chunks.delta(delta)
-                elif isinstance(event, UsageReport):
-                    usage = event.usage
-                elif isinstance(event, Finish):  # the last event (after usage): the answer is complete
-                    yield chunks.tail(event.reason, usage, include_usage)
+            if not ended:
+                for event in batch:
+                    if type(event) is TextDelta:
+                        extra = event.choice_extra
+                        parts.append(chunks.text(event.text) if extra is None else chunks.text_with(event.text, extra))
+                        continue
+                    delta = _delta(event)
+                    if delta is not None:
+                        parts.append(chunks.delta(delta))
+                    elif isinstance(event, UsageReport):
+                        usage = event.usage
+                    elif isinstance(event, Finish):  # the last event (after usage): the answer is complete
+                        parts.append(chunks.tail(event.reason, usage, include_usage))
+                        ended = True
+                        break
+                if parts:
+                    yield b"".join(parts)
+                    parts = []
+                if ended:
                     yield END_OF_BODY  # the response ends now; the upstream's end and the accounting follow
-                    ended = True
             try:
-                event = await events.__anext__()
+                batch = await batches.__anext__()
             except StopAsyncIteration:
                 break
         if not ended:  # a stream that ended without `Finish`
