@@ -89,13 +89,18 @@ class AbortStream(Exception):
 
 
 class _EndOfBody(bytes):
-    """The type of `END_OF_BODY`."""
+    """The type of `END_OF_BODY` and `end_of_body()`."""
 
 
 # Yielded by a body iterator once the client has everything: the response ends at once (its last chunk is
 # sent), and the iterator is still run to its end, without sending, for what remains to do (returning the
 # upstream connection to its pool, accounting) — work the client need not wait for.
 END_OF_BODY = _EndOfBody()
+
+
+def end_of_body(last: bytes) -> bytes:
+    """`END_OF_BODY` carrying the body's last bytes: both go out in one write."""
+    return _EndOfBody(last)
 
 
 class StreamResponse(Response):
@@ -106,13 +111,17 @@ class StreamResponse(Response):
         media_type: str = "text/event-stream",
         headers: Mapping[str, str] | None = None,
         on_close: Callable[[], Awaitable[None] | None] | None = None,
+        coalesce: bool = True,
     ) -> None:
+        """`coalesce`: join the chunks `body` produces in one go into one write (`_Coalescer`); off for a body
+        whose every chunk is already a whole piece (the gateway's: one per upstream read), sent as it comes."""
         self.status_code = 200
         self.media_type = media_type
         self.background = None
         self.init_headers(headers)  # no body yet, so no Content-Length: the body is chunked
         self.iterator = body
         self.on_close = on_close
+        self.coalesce = coalesce
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pump the body in this task; a watcher (`_Watch`, started once the stream has run `_WATCH_AFTER`)
@@ -120,7 +129,7 @@ class StreamResponse(Response):
         task = asyncio.current_task()
         assert task is not None
         watch = _Watch(task, receive)
-        body = _Coalescer(send)
+        body = _Coalescer(send) if self.coalesce else _Direct(send)
         try:
             await self._pump(send, body, watch)
         except asyncio.CancelledError:
@@ -141,7 +150,7 @@ class StreamResponse(Response):
                 if result is not None:
                     await result
 
-    async def _pump(self, send: Send, body: _Coalescer, watch: _Watch) -> None:
+    async def _pump(self, send: Send, body: _Coalescer | _Direct, watch: _Watch) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         ended = False
         try:
@@ -152,6 +161,8 @@ class StreamResponse(Response):
                     ended = True
                     # A client that leaves once it has the whole answer must not cancel what follows it.
                     watch.close()
+                    if chunk:
+                        body.write(bytes(chunk))  # not drained: `end` sends it with the end of the body
                     await body.end(final=True)
                 elif body.write(chunk):
                     await body.drain()
@@ -165,6 +176,32 @@ class StreamResponse(Response):
 
 
 _HIGH_WATER = 64 * 1024
+
+
+class _Direct:
+    """`_Coalescer`'s interface, sending each chunk as it comes (no flush task, no waiting for a next one)."""
+
+    __slots__ = ("_pending", "_send")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._pending = b""
+
+    def write(self, chunk: bytes) -> bool:
+        self._pending = chunk
+        return True  # always: `drain()` sends it
+
+    async def drain(self) -> None:
+        chunk, self._pending = self._pending, b""
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def end(self, *, final: bool) -> None:
+        chunk, self._pending = self._pending, b""
+        if final or chunk:
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": not final})
+
+    def cancel(self) -> None:
+        self._pending = b""
 
 
 class _Coalescer:

@@ -35,7 +35,7 @@ from wikismith.server import embeddings
 from wikismith.server.deps import ServerState, state
 from wikismith.server.errors import HTTPProblem, stream_error_payload
 from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, first_problem, openapi_body
-from wikismith.server.streaming import END_OF_BODY, StreamResponse, unless_disconnected
+from wikismith.server.streaming import StreamResponse, end_of_body, unless_disconnected
 
 router = APIRouter(tags=["OpenAI-compatible gateway"])
 _M = TypeVar("_M", bound=BaseModel)
@@ -183,7 +183,8 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
     target = routed.target if routed is not None else chat_request.model
     sse = _sse(server, batches, first, target, include_usage)
     headers = {"x-wikismith-target": target, "cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamResponse(sse, headers=headers, on_close=server.release_stream)
+    # Each piece of `_sse` is a whole upstream read already: sent as it comes, no coalescing.
+    return StreamResponse(sse, headers=headers, on_close=server.release_stream, coalesce=False)
 
 
 class _Chunks:
@@ -274,11 +275,11 @@ async def _sse(
                         parts.append(chunks.tail(event.reason, usage, include_usage))
                         ended = True
                         break
-                if parts:
+                if ended:  # the response ends now, in one write; the upstream's end and the accounting follow
+                    yield end_of_body(b"".join(parts))
+                elif parts:
                     yield b"".join(parts)
-                    parts = []
-                if ended:
-                    yield END_OF_BODY  # the response ends now; the upstream's end and the accounting follow
+                parts = []
             try:
                 batch = await batches.__anext__()
             except StopAsyncIteration:
