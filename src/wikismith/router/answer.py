@@ -31,33 +31,30 @@ class StreamRun:
     def admit(self, batch: list[StreamEvent], state: RouteState) -> tuple[list[StreamEvent], LLMError | None]:
         """The events of `batch` to pass on now, and the failure met among them (after those events)."""
         out: list[StreamEvent] = []
-        try:
-            for event in batch:
-                if self.started and type(event) is TextDelta:  # nearly every event once content has started
-                    self.sent.append(event.text)
-                    out.append(event)
-                    continue
-                if isinstance(event, UsageReport):
-                    usage = priced(event.usage, self.target.info)
-                    self.usage = usage
-                    event = UsageReport(usage) if usage is not None and usage is not event.usage else event
-                elif isinstance(event, Finish):
-                    if event.reason == "error":
-                        raise self._error(UpstreamError, 'the stream finished with finish_reason "error"')
-                    self.model = event.model
-                if not self.started:
-                    if not isinstance(event, _CONTENT):
-                        self.held.append(event)
-                        continue
-                    self.started = True
-                    out.append(Routed(self.target.name, tuple(state.attempts)))
-                    out.extend(self.held)
-                    self.held.clear()
-                if isinstance(event, TextDelta):
-                    self.sent.append(event.text)
+        for event in batch:
+            if self.started and type(event) is TextDelta:  # nearly every event once content has started
+                self.sent.append(event.text)
                 out.append(event)
-        except LLMError as error:
-            return out, error
+                continue
+            if isinstance(event, UsageReport):
+                usage = priced(event.usage, self.target.info)
+                self.usage = usage
+                event = UsageReport(usage) if usage is not None and usage is not event.usage else event
+            elif isinstance(event, Finish):
+                if event.reason == "error":
+                    return out, self._error(UpstreamError, 'the stream finished with finish_reason "error"')
+                self.model = event.model
+            if not self.started:
+                if not isinstance(event, _CONTENT):
+                    self.held.append(event)
+                    continue
+                self.started = True
+                out.append(Routed(self.target.name, tuple(state.attempts)))
+                out.extend(self.held)
+                self.held.clear()
+            if isinstance(event, TextDelta):
+                self.sent.append(event.text)
+            out.append(event)
         return out, None
 
     def ended(self) -> None:

@@ -62,11 +62,9 @@ def count_messages(messages: Sequence[Message]) -> int:
 
 def estimate_messages(messages: Sequence[Message]) -> int:
     """A cheap upper-ish estimate (characters / 3) for the hot path, where an exact count is not needed."""
-    total = _PER_REPLY + sum(_PER_MESSAGE + (len(m.content or "") + 2) // 3 for m in messages)
-    for message in messages:
-        if message.parts:  # the rare case: content parts beyond text
-            total += image_tokens(message.parts)
-    return total
+    return _PER_REPLY + sum(
+        _PER_MESSAGE + (len(m.content or "") + 2) // 3 + (image_tokens(m.parts) if m.parts else 0) for m in messages
+    )
 
 
 def image_tokens(parts: Sequence[Mapping[str, Any]]) -> int:

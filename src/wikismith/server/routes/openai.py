@@ -181,7 +181,8 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
         raise
     routed = first[0] if first and isinstance(first[0], Routed) else None
     target = routed.target if routed is not None else chat_request.model
-    sse = _sse(server, batches, first, target, include_usage)
+    attempts = (*(routed.attempts if routed is not None else ()), Attempt(target=target, ok=True))
+    sse = _sse(server, batches, first, target, attempts, include_usage)
     headers = {"x-wikismith-target": target, "cache-control": "no-cache", "x-accel-buffering": "no"}
     # Each piece of `_sse` is a whole upstream read already: sent as it comes, no coalescing.
     return StreamResponse(sse, headers=headers, on_close=server.release_stream, coalesce=False)
@@ -248,13 +249,12 @@ async def _sse(
     batches: AsyncIterator[list[StreamEvent]],
     first: list[StreamEvent],
     target: str,
+    attempts: tuple[Attempt, ...],
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
     """The response body: each batch of events (those of one upstream read) as one piece of SSE chunks."""
     chunks = _Chunks(target)
     usage: Usage | None = None
-    routed = first[0] if first and isinstance(first[0], Routed) else None
-    attempts = (*(routed.attempts if routed is not None else ()), Attempt(target=target, ok=True))
     ended = False  # the client has the whole answer
     parts = [chunks.delta({"role": "assistant", "content": ""})]
     batch = first
