@@ -115,3 +115,16 @@ def test_the_data_path_counts_comments_too() -> None:
     decoder = SSEDecoder()
     assert decoder.feed_data(b": OPENROUTER PROCESSING\n\ndata: x\n\n") == [b"x"]
     assert decoder.comments == 1
+
+
+def test_a_read_of_many_one_line_events_gives_each_once() -> None:
+    """The path for reads that are all `data: ` lines, and its way out when one event is written otherwise
+    (no space after the colon, a second data line, a comment) or the read ends inside the next event."""
+    plain = b"".join(b'data: {"n": %d}\n\n' % i for i in range(5))
+    assert data_all([plain]) == [b'{"n": %d}' % i for i in range(5)]
+    decoder = SSEDecoder()
+    assert decoder.feed_data(plain + b'data: {"n": 5') == [b'{"n": %d}' % i for i in range(5)]
+    assert decoder.feed_data(b"}\n\ndata: [DONE]\n\n") == [b'{"n": 5}', b"[DONE]"]
+    for odd in (b"data:x\n\n", b"data: x\ndata: y\n\n", b": keep-alive\n\n", b"event: e\ndata: x\n\n"):
+        events = feed_all([b"data: a\n\n" + odd + b"data: b\n\n"])  # `feed_data` checked against `feed` there
+        assert events[0].data == "a" and events[-1].data == "b", odd

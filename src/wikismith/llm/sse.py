@@ -81,24 +81,43 @@ class SSEDecoder:
         if self._data or self._event is not None or self._after_cr or b"\r" in chunk:
             return [e.data.encode() for e in self.feed(chunk)]
         buffer = self._buffer + chunk if self._buffer else chunk  # `_buffer` never holds a CR
-        *blocks, rest = buffer.split(b"\n\n")
-        out: list[bytes] = []
-        events: list[SSEEvent] = []
-        for block in blocks:
-            if block.startswith(b"data: ") and b"\n" not in block:
-                out.append(block[6:])
-                continue
-            for line in block.split(b"\n"):  # comments, other fields, several data lines: the general rules
-                self._line(line, events)
-            self._line(b"", events)
-            out.extend(e.data.encode() for e in events)
-            events.clear()
-        lines = rest.split(b"\n")
+        end = buffer.rfind(b"\n\n")  # the events before it are complete; what follows is the next one's start
+        if end < 0:
+            out: list[bytes] = []
+        elif buffer.find(b"\n") == end and buffer.startswith(b"data: "):  # one event of one line: most reads
+            out = [buffer[6:end]]
+        else:
+            out = buffer[6:end].split(b"\n\ndata: ")
+            # Every line break before `end` in a separator: the events are all one `data: ` line (most other reads).
+            if not (buffer.startswith(b"data: ") and buffer.count(b"\n", 0, end) == 2 * len(out) - 2):
+                out = []
+                for block in buffer[:end].split(b"\n\n"):
+                    if block.startswith(b"data: ") and b"\n" not in block:
+                        out.append(block[6:])
+                    else:  # comments, other fields, several data lines: the general rules
+                        self._block(block, out)
+        if end >= 0:
+            if end + 2 == len(buffer):
+                self._buffer = b""
+                return out
+            buffer = buffer[end + 2 :]
+        # The start of the next event: its complete lines are taken in now, the partial last line is kept. (None
+        # of them is blank after a data line, which would have ended an event above, so none dispatches one.)
+        lines = buffer.split(b"\n")
         self._buffer = lines.pop()
-        for line in lines:  # the complete lines of the next event (a blank one among them dispatches nothing)
+        if lines:
+            self._block_lines(lines, out)
+        return out
+
+    def _block_lines(self, lines: list[bytes], out: list[bytes]) -> None:
+        events: list[SSEEvent] = []
+        for line in lines:
             self._line(line, events)
         out.extend(e.data.encode() for e in events)
-        return out
+
+    def _block(self, block: bytes, out: list[bytes]) -> None:
+        """The data of the event in `block` (its lines, without the blank line that ended it), if any."""
+        self._block_lines([*block.split(b"\n"), b""], out)
 
     def flush_data(self) -> list[bytes]:
         """`flush()`'s events' data, as `feed_data` gives it."""

@@ -390,31 +390,34 @@ class _StreamState:
         # As in `_chunk`: `in` and indexing, no `dict.get` calls, on the per-token path.
         delta = choice["delta"] if "delta" in choice else None  # noqa: SIM401
         if delta:
-            if "reasoning" in delta or "reasoning_content" in delta:  # OpenRouter / DeepSeek, vLLM
-                reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-                if reasoning:
-                    out.append(ReasoningDelta(reasoning))
-            if "content" in delta:
-                content = delta["content"]
-                if content:
-                    self.sent.append(content)
-                    extra = _choice_extra(choice) if len(choice) > 3 else None
-                    out.append(TextDelta(content) if extra is None else TextDelta(content, choice_extra=extra))
-            if "tool_calls" in delta:
-                for call in delta["tool_calls"] or ():
-                    fn = call.get("function") or {}
-                    out.append(
-                        ToolCallDelta(
-                            int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or ""
-                        )
-                    )
-            # Nearly every delta is `{"content": …}` or `{"role": …, "content": …}`: only look further at others.
-            if len(delta) > 2 or "content" not in delta or (len(delta) == 2 and "role" not in delta):
-                extra = {k: v for k, v in delta.items() if v is not None and k not in _MODELLED_DELTA_KEYS}
-                if extra:
-                    out.append(DeltaExtra(extra))
+            if len(delta) == 1 and "content" in delta:  # `{"content": …}`: nearly every token
+                if delta["content"]:
+                    self.text(choice, delta["content"], out)
+            else:
+                self.delta(choice, delta, out)
         if "finish_reason" in choice and choice["finish_reason"]:  # noqa: RUF019
             self.finish = choice["finish_reason"]
+
+    def delta(self, choice: Mapping[str, Any], delta: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        """Any delta: reasoning, content, tool calls, and the fields wikismith does not model."""
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")  # OpenRouter / DeepSeek, vLLM
+        if reasoning:
+            out.append(ReasoningDelta(reasoning))
+        if delta.get("content"):
+            self.text(choice, delta["content"], out)
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            out.append(
+                ToolCallDelta(int(call.get("index", 0)), call.get("id"), fn.get("name"), fn.get("arguments") or "")
+            )
+        extra = {k: v for k, v in delta.items() if v is not None and k not in _MODELLED_DELTA_KEYS}
+        if extra:
+            out.append(DeltaExtra(extra))
+
+    def text(self, choice: Mapping[str, Any], content: str, out: list[StreamEvent]) -> None:
+        self.sent.append(content)
+        extra = _choice_extra(choice) if len(choice) > 3 else None
+        out.append(TextDelta(content) if extra is None else TextDelta(content, choice_extra=extra))
 
     def interrupted(self, error: LLMError) -> LLMError:
         """`error` as raised to the caller: a `StreamError` carrying the partial text once text was sent."""
