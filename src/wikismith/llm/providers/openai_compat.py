@@ -390,7 +390,8 @@ class _StreamState:
         # As in `_chunk`: `in` and indexing, no `dict.get` calls, on the per-token path.
         delta = choice["delta"] if "delta" in choice else None  # noqa: SIM401
         if delta:
-            if len(delta) == 1 and "content" in delta:  # `{"content": …}`: nearly every token
+            # `{"content": …}` (OpenAI) or `{"role": "assistant", "content": …}` (OpenRouter): nearly every token.
+            if "content" in delta and (len(delta) == 1 or (len(delta) == 2 and "role" in delta)):
                 if delta["content"]:
                     self.text(choice, delta["content"], out)
             else:
