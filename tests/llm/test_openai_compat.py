@@ -11,7 +11,7 @@ from tests.llm.conftest import KEY, ask, provider
 from tests.support.emulator import Emulator, Reply, error
 from wikismith.config.models import ConfigError
 from wikismith.llm import errors
-from wikismith.llm.events import collect
+from wikismith.llm.events import ChunkExtra, TextDelta, collect
 from wikismith.llm.providers import create_client
 from wikismith.llm.providers.openai_compat import OpenAICompatClient
 from wikismith.llm.types import GenerationParams
@@ -207,3 +207,16 @@ async def test_credentials_in_base_url_next_to_a_key_is_a_config_error(emulator:
             await client.complete(ask())
     finally:
         await client.aclose()
+
+
+async def test_the_chunks_own_fields_come_once_before_the_text(client: OpenAICompatClient, emulator: Emulator) -> None:
+    """Fields on every chunk that wikismith does not model become one `ChunkExtra`, ahead of the first text: not
+    repeated per token, and without nulls or OpenAI's per-chunk `obfuscation` padding."""
+    fields = {"system_fingerprint": "fp_1", "service_tier": None, "obfuscation": "pad"}
+    emulator.script("m", Reply(text="one two three", provider="Up", extra=fields))
+    events = [e async for e in client.stream(ask("m"))]
+    extras = [e for e in events if isinstance(e, ChunkExtra)]
+    assert [e.fields for e in extras] == [{"provider": "Up", "system_fingerprint": "fp_1"}]
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert events.index(extras[0]) < first_text
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "one two three"

@@ -10,6 +10,7 @@ from tests.llm.conftest import KEY, ask, provider
 from tests.support.emulator import Emulator, Reply, error_in_200, mid_stream_error
 from wikismith.llm.errors import AuthError, EmptyResponse, LLMError, RateLimited, StreamError, UpstreamError
 from wikismith.llm.events import (
+    ChunkExtra,
     DeltaExtra,
     Finish,
     ReasoningDelta,
@@ -180,6 +181,7 @@ async def test_delta_fields_not_modelled_stream_as_delta_extras(client: OpenRout
     emulator.script("m", Reply(text="42", reasoning="hm", reasoning_details=details, extra_deltas=extra_deltas))
     got = [e for e in await events(client) if not isinstance(e, UsageReport | Finish)]
     assert got == [
+        ChunkExtra({"provider": "EmuProvider"}),  # on every chunk: passed on once, ahead of the rest
         ReasoningDelta("hm"),
         DeltaExtra({"reasoning_details": details}),
         TextDelta("42"),

@@ -94,6 +94,27 @@ def test_streaming_yields_the_text_then_a_usage_chunk(emu_server: LiveServer) ->
     assert chunks[-1].usage.completion_tokens > 0
 
 
+def test_streamed_chunks_keep_the_upstreams_own_fields(emu_server: LiveServer, emulator: Emulator) -> None:
+    """system_fingerprint, service_tier and OpenRouter's provider are on every chunk of the upstream's stream, as
+    on a whole answer; the gateway's chunks carry them too (the role chunk and the usage chunk included), while
+    the id, model and usage stay wikismith's, and OpenAI's per-chunk `obfuscation` padding is not copied."""
+    fields = {"system_fingerprint": "fp_emu_2", "service_tier": "default", "obfuscation": "x1"}
+    emulator.script("m1", Reply(text="one two", provider="EmuCloud", extra=fields))
+    stream = client(emu_server).chat.completions.create(
+        model="emu/m1", messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert len(chunks) >= 4 and len({c.id for c in chunks}) == 1 and chunks[0].id.startswith("chatcmpl-")
+    for chunk in chunks:
+        assert chunk.system_fingerprint == "fp_emu_2" and chunk.service_tier == "default"
+        assert (chunk.model_extra or {}).get("provider") == "EmuCloud" and "obfuscation" not in (
+            chunk.model_extra or {}
+        )
+        assert chunk.model == "emu/m1"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+
+
 def test_streamed_tokens_keep_their_logprobs(emu_server: LiveServer, emulator: Emulator) -> None:
     logprobs = {"content": [{"token": "w", "logprob": -0.5, "bytes": [119], "top_logprobs": []}]}
     emulator.script("m1", Reply(text="one two three", choice_extra={"logprobs": logprobs}))

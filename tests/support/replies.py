@@ -161,6 +161,7 @@ def chunks(reply: Reply, model: str, gen_id: str) -> Iterator[dict[str, Any]]:
         "created": int(time.time()),
         "model": reply.model or model,
         "provider": reply.provider,
+        **reply.extra,  # e.g. system_fingerprint, on every chunk as OpenAI sends it
     }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

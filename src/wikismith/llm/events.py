@@ -50,6 +50,18 @@ class DeltaExtra:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkExtra:
+    """Top-level fields of streamed chunks that wikismith does not model and that carry a value: OpenAI's
+    `system_fingerprint` and `service_tier`, OpenRouter's `provider`… They are the same on every chunk of a stream,
+    so they are sent once, before the events of the first chunk that has them (and again should a later chunk
+    with a different set of fields bring new values), for the gateway to put on the chunks it writes; other
+    consumers ignore it."""
+
+    fields: Mapping[str, Any]
+    type: Literal["chunk_extra"] = "chunk_extra"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A piece of tool call `index`: id and name come once, `arguments` arrives in fragments to be joined."""
 
@@ -91,7 +103,9 @@ class ErrorEvent:
     type: Literal["error"] = "error"
 
 
-StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | DeltaExtra | UsageReport | Finish | Routed | ErrorEvent
+StreamEvent = (
+    TextDelta | ReasoningDelta | ToolCallDelta | DeltaExtra | ChunkExtra | UsageReport | Finish | Routed | ErrorEvent
+)
 
 
 async def flatten(batches: AsyncGenerator[list[StreamEvent], None]) -> AsyncIterator[StreamEvent]:

@@ -32,6 +32,7 @@ from wikismith.llm.errors import (
     error_for_status,
 )
 from wikismith.llm.events import (
+    ChunkExtra,
     DeltaExtra,
     Finish,
     ReasoningDelta,
@@ -351,6 +352,9 @@ class OpenAICompatClient:
             state.model = chunk["model"] or state.model
         if "provider" in chunk:
             state.upstream = chunk["provider"] or state.upstream
+        if len(chunk) != state.width:  # the first chunk, and any with other fields: look for ones to pass on
+            state.width = len(chunk)
+            state.chunk_fields(chunk, out)
         if "choices" in chunk:
             for choice in chunk["choices"] or ():
                 state.choice(choice, out)
@@ -362,6 +366,9 @@ class OpenAICompatClient:
                 out.append(UsageReport(usage))
 
 
+# `obfuscation`: OpenAI's random padding, different on every chunk, to hide token lengths; the gateway's chunks are
+# its own, so it is not copied onto them.
+_MODELLED_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage", "error", "obfuscation"})
 _MODELLED_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "error"})
 _MODELLED_DELTA_KEYS = frozenset({"role", "content", "reasoning", "reasoning_content", "tool_calls"})
 
@@ -374,7 +381,7 @@ def _choice_extra(choice: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 class _StreamState:
-    __slots__ = ("done", "error", "finish", "id", "model", "requested", "sent", "upstream")
+    __slots__ = ("done", "error", "fields", "finish", "id", "model", "requested", "sent", "upstream", "width")
 
     def __init__(self, model: str) -> None:
         self.requested = model
@@ -385,6 +392,19 @@ class _StreamState:
         self.sent: list[str] = []
         self.done = False  # `[DONE]` was received
         self.error: LLMError | None = None  # a failure met while parsing a read, raised after its earlier events
+        self.width = 0  # how many fields the last chunk had: other fields are looked for only when it changes
+        self.fields: dict[str, Any] = {}  # the chunk fields passed on so far (`ChunkExtra`)
+
+    def chunk_fields(self, chunk: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        """A `ChunkExtra` for the fields of `chunk` that wikismith does not model, new or changed."""
+        new = {
+            k: v
+            for k, v in chunk.items()
+            if v is not None and k not in _MODELLED_CHUNK_KEYS and (k not in self.fields or self.fields[k] != v)
+        }
+        if new:
+            self.fields.update(new)
+            out.append(ChunkExtra(new))
 
     def choice(self, choice: Mapping[str, Any], out: list[StreamEvent]) -> None:
         # As in `_chunk`: `in` and indexing, no `dict.get` calls, on the per-token path.

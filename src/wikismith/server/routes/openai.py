@@ -3,8 +3,10 @@
 The body is validated once from its raw bytes and answered with `orjson` from plain dicts (no response models
 on the hot path). Which target served is in the `x-wikismith-target` header and the body's `target` field.
 Streams are OpenAI's SSE: a role chunk, content chunks, a chunk with `finish_reason`, a usage chunk with
-empty `choices` when `stream_options.include_usage` is set, then `data: [DONE]`. An error before the first
-token is a plain HTTP error; after it, a final `data: {"error": {...}}` event (which the OpenAI SDKs raise).
+empty `choices` when `stream_options.include_usage` is set, then `data: [DONE]`; the upstream's own fields
+(`system_fingerprint`, `service_tier`, OpenRouter's `provider`…) are on each chunk, as on a whole answer. An error
+before the first token is a plain HTTP error; after it, a final `data: {"error": {...}}` event (which the OpenAI
+SDKs raise).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.responses import Response
 
 from wikismith.llm.errors import LLMError
 from wikismith.llm.events import (
+    ChunkExtra,
     DeltaExtra,
     Finish,
     ReasoningDelta,
@@ -188,6 +191,9 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
     return StreamResponse(sse, headers=headers, on_close=server.release_stream, coalesce=False)
 
 
+_OURS = frozenset({"id", "object", "created", "model", "choices", "usage", "error"})  # never taken from upstream
+
+
 class _Chunks:
     """Encodes the chunks of one stream. The envelope (id, created, model) is serialised once; each chunk is
     that prefix, the delta and a fixed suffix, so a token costs one small `orjson.dumps`."""
@@ -195,6 +201,12 @@ class _Chunks:
     def __init__(self, target: str) -> None:
         self.head: dict[str, Any] = {"id": completion_id(), "object": "chat.completion.chunk"}
         self.head.update(created=int(time.time()), model=target)
+        self.prefix = b""
+        self.add({})
+
+    def add(self, fields: Mapping[str, Any]) -> None:
+        """Put the upstream's own chunk fields (`ChunkExtra`: system_fingerprint…) on every chunk from now on."""
+        self.head.update((k, v) for k, v in fields.items() if k not in _OURS)
         self.prefix = b"data: " + orjson.dumps(self.head)[:-1] + b',"choices":[{"index":0,"delta":'
 
     def delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -254,6 +266,9 @@ async def _sse(
 ) -> AsyncIterator[bytes]:
     """The response body: each batch of events (those of one upstream read) as one piece of SSE chunks."""
     chunks = _Chunks(target)
+    for event in first:  # the upstream's chunk fields are on every chunk, the first one too
+        if type(event) is ChunkExtra:
+            chunks.add(event.fields)
     usage: Usage | None = None
     ended = False  # the client has the whole answer
     parts = [chunks.delta({"role": "assistant", "content": ""})]
@@ -271,6 +286,8 @@ async def _sse(
                         parts.append(chunks.delta(delta))
                     elif isinstance(event, UsageReport):
                         usage = event.usage
+                    elif isinstance(event, ChunkExtra):
+                        chunks.add(event.fields)
                     elif isinstance(event, Finish):  # the last event (after usage): the answer is complete
                         parts.append(chunks.tail(event.reason, usage, include_usage))
                         ended = True
