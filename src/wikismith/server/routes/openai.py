@@ -195,19 +195,22 @@ _OURS = frozenset({"id", "object", "created", "model", "choices", "usage", "erro
 
 
 class _Chunks:
-    """Encodes the chunks of one stream. The envelope (id, created, model) is serialised once; each chunk is
-    that prefix, the delta and a fixed suffix, so a token costs one small `orjson.dumps`."""
+    """Encodes the chunks of one stream. The envelope (id, created, model, and the upstream's own fields) is
+    serialised once; each chunk is that prefix, the delta and a fixed suffix, so a token costs one small
+    `orjson.dumps`."""
 
     def __init__(self, target: str) -> None:
         self.head: dict[str, Any] = {"id": completion_id(), "object": "chat.completion.chunk"}
         self.head.update(created=int(time.time()), model=target)
-        self.prefix = b""
-        self.add({})
+        self.prefix = self._prefix()
 
     def add(self, fields: Mapping[str, Any]) -> None:
         """Put the upstream's own chunk fields (`ChunkExtra`: system_fingerprint…) on every chunk from now on."""
         self.head.update((k, v) for k, v in fields.items() if k not in _OURS)
-        self.prefix = b"data: " + orjson.dumps(self.head)[:-1] + b',"choices":[{"index":0,"delta":'
+        self.prefix = self._prefix()
+
+    def _prefix(self) -> bytes:
+        return b"data: " + orjson.dumps(self.head)[:-1] + b',"choices":[{"index":0,"delta":'
 
     def delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         end = (
