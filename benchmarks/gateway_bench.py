@@ -63,9 +63,11 @@ def run_emulator(port: int) -> None:
         time.sleep(3600)
 
 
-def bare_app(emu_port: int) -> Any:
+def bare_app(emu_port: int, stamp: Any = None) -> Any:
     """A bare FastAPI + aiohttp pass-through (no validation, routing, metrics or ledger): the floor any Python
-    gateway on this machine starts from. Also driven in-process by `gateway_cpu.py`."""
+    gateway on this machine starts from. Also driven in-process by `gateway_cpu.py`. `stamp(point)`, if given,
+    is called where `stream_timeline.py` stamps wikismith: upstream call (`up`), its headers (`hdr`), each read
+    (`rd`), the read with `[DONE]` (`done_ev`)."""
     import aiohttp
     from fastapi import FastAPI, Request
     from starlette.responses import Response, StreamingResponse
@@ -78,7 +80,11 @@ def bare_app(emu_port: int) -> Any:
         if not sessions:
             sessions.append(aiohttp.ClientSession())
         body = (await request.body()).replace(b'"emu/', b'"')
+        if stamp is not None:
+            stamp("up")
         response = await sessions[0].post(upstream, data=body, headers={"content-type": "application/json"})
+        if stamp is not None:
+            stamp("hdr")
         if b'"stream": true' not in body:
             data = await response.read()
             return Response(data, status_code=response.status, media_type="application/json")
@@ -88,7 +94,15 @@ def bare_app(emu_port: int) -> Any:
                 yield chunk
             response.release()
 
-        return StreamingResponse(chunks(), media_type="text/event-stream")
+        async def stamped() -> Any:
+            async for chunk in response.content.iter_any():
+                stamp("rd")
+                if b"data: [DONE]" in chunk:
+                    stamp("done_ev")
+                yield chunk
+            response.release()
+
+        return StreamingResponse(chunks() if stamp is None else stamped(), media_type="text/event-stream")
 
     async def health(request: Request) -> Response:
         return Response(b"{}", media_type="application/json")

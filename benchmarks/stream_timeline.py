@@ -1,22 +1,32 @@
 """Where a streamed answer's time goes inside the gateway, at concurrency 1: two versions of wikismith and the bare
-pass-through, side by side, each stamped at the same four points of every request.
+pass-through, side by side, each stamped at the same points of every request.
 
     .venv/bin/python benchmarks/stream_timeline.py                          # HEAD against the working tree
     .venv/bin/python benchmarks/stream_timeline.py --a HEAD~3 --b HEAD --rounds 16
+    .venv/bin/python benchmarks/stream_timeline.py --detail                 # and every step in between
 
 Each version's `src` (a git revision, or the working tree for `--b worktree`) is copied to a scratch directory
 and stamped there (the code under test is never edited): request in; upstream call sent; upstream headers in;
-`[DONE]` parsed; the response's last byte sent. Both versions and the bare gateway (stamped the same way) serve
-the same emulator; `--rounds` rounds of `--duration` seconds alternate between them, so the machine's drift
-falls on all three alike. Printed: the client's p50 and the medians of each server-side segment. On this shared
-machine the client's p50 moves by tens of microseconds between runs, the server-side segments much less: they
-tell setup (in -> up), stream processing (headers -> [DONE]) and tail ([DONE] -> end) apart.
+each upstream read; `[DONE]` parsed; the response's last byte sent. Both versions and the bare gateway (stamped
+at the same points, through `bare_app`'s hook) serve the same emulator; `--rounds` rounds of `--duration` seconds
+alternate between them, so the machine's drift falls on all three alike. Printed: the client's p50, the medians
+of each server-side segment, and the median number of upstream reads per request. On this shared machine the
+client's p50 moves by tens of microseconds between runs, the server-side segments much less: they tell setup
+(in -> up), the upstream's answer (up -> hdr), stream processing (hdr -> done_ev) and tail (done_ev -> end) apart.
+
+`--detail` adds a line per version with the steps between (the points a version lacks are left out): body read
+and validated, ChatRequest built, router entered, rate-limit slot held, client called; then first batch ready,
+response started, headers sent, first piece sent, second read. What it showed (us, 20-chunk stream, several
+runs): the second read comes 65-90 after the first piece is sent and holds the ~20 remaining events (bare reads
+4-5 times), and parsing them (60-100) is the part of the gap to bare that counts most; setup is 85-110 against
+bare's ~40; starting the response and sending the first piece take ~60.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import shutil
@@ -34,12 +44,36 @@ STAMP = 'from wikismith.server.middleware import _T\n{i}_T.append(("{name}", __i
 # (file, lines of it (the first one found is stamped; older versions word some differently), stamp, where)
 _FIRST_BYTE = "            with Deadline(min(deadline, loop.time() + self._timeouts.first_byte)):\n"
 _DONE = ('                if data == b"[DONE]":\n', '                if event.data == "[DONE]":\n')
+_START = (
+    '        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})\n'
+)
+_SEND = '        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})\n'
 POINTS = [
     ("server/middleware.py", ("        rid = self._request_id(scope)\n",), "in", "before"),
     ("llm/providers/http.py", (_FIRST_BYTE,), "up", "before"),
     ("llm/providers/http.py", ("        opened = Opened(response, deadline, model)\n",), "hdr", "before"),
+    ("llm/providers/http.py", ("            yield data\n",), "rd", "before"),
     ("llm/providers/openai_compat.py", _DONE, "done_ev", "after"),
 ]
+# The steps between, for `--detail`: stamped where the version has the line (`after0`: after it, same indent).
+_BODY = "    body = parse_body(ChatCompletionBody, await request.body())\n"
+_REQUEST = "    chat_request = to_chat_request(body, tag, server.limits.max_messages)\n"
+_ROUTER = "        plan = self.plan(request)\n        state = self._state(plan, request)\n        resume"
+_SLOT = "                            upstream = _batches(self.client(target.target.provider), provider_request)\n"
+_FIRST = "    sse = _sse(server, batches, first, target, attempts, include_usage)\n"
+DETAIL = [
+    ("server/routes/openai.py", (_BODY,), "body", "after0"),
+    ("server/routes/openai.py", (_REQUEST,), "req", "after0"),
+    ("router/router.py", (_ROUTER,), "router", "before"),
+    ("router/router.py", (_SLOT,), "slot", "before"),
+    ("server/routes/openai.py", (_FIRST,), "first", "before"),
+    ("server/streaming.py", ("        watch = _Watch(task, receive)\n",), "resp", "before"),
+    ("server/streaming.py", (_START,), "hsent", "after0"),
+    ("server/streaming.py", (_SEND,), "p1sent", "after0"),
+]
+ORDER = [  # every point in the order a request meets them ("rd2": the second upstream read)
+    "in", "body", "req", "router", "slot", "up", "hdr", "first", "resp", "hsent", "p1sent", "rd2", "done_ev", "end",
+]  # fmt: skip
 SINK = """
 
 _T: list = []  # stamped by benchmarks/stream_timeline.py
@@ -70,15 +104,18 @@ def stamped_tree(version: str, into: Path) -> Path:
         archive = subprocess.run(["git", "archive", version, "src"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     package = src / "wikismith"
-    for name, lines, stamp, where in POINTS:
+    for name, lines, stamp, where in [*POINTS, *DETAIL]:
         path = package / name
         text = path.read_text()
         line = next((candidate for candidate in lines if candidate in text), None)
         if line is None:
+            if (name, lines, stamp, where) in DETAIL:  # optional: older versions may lack the step
+                continue
             raise SystemExit(f"{version}: {name} has no line {lines[0].strip()!r} to stamp; update POINTS")
         indent = line[: len(line) - len(line.lstrip())]
         if where == "after":
             indent += "    "
+        where = "after" if where == "after0" else where
         code = "".join(indent + part + "\n" for part in STAMP.format(i="", name=stamp).strip().split("\n"))
         text = text.replace(line, code + line if where == "before" else line + code, 1)
         if name == "server/middleware.py":
@@ -93,7 +130,7 @@ sys.path.insert(0, {bench!r})
 from gateway_bench import bare_app
 import uvicorn
 _T = []
-app = bare_app({emu})
+app = bare_app({emu}, stamp=lambda point: _T.append((point, time.perf_counter_ns())))
 async def stamped(scope, receive, send):
     if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
         return await app(scope, receive, send)
@@ -108,9 +145,10 @@ uvicorn.run(stamped, host="127.0.0.1", port={port}, loop="uvloop", http="httptoo
 """
 
 
-def segments(stamps: list[tuple[str, int]]) -> dict[str, float]:
-    """Median microseconds of each segment over the requests that have all its stamps (the first quarter,
-    warm-up, left out)."""
+def segments(stamps: list[tuple[str, int]], detail: bool) -> dict[str, float]:
+    """Median microseconds of each segment over the requests that have its stamps (the first quarter, warm-up,
+    left out), and `reads`, the median number of upstream reads. With `detail`, the segments between consecutive
+    points of `ORDER` too."""
     spans: dict[str, list[float]] = collections.defaultdict(list)
     pairs = [("in", "up"), ("up", "hdr"), ("hdr", "done_ev"), ("done_ev", "end"), ("in", "end")]
     request: dict[str, int] = {}
@@ -119,11 +157,17 @@ def segments(stamps: list[tuple[str, int]]) -> dict[str, float]:
         if kind == "in":
             request = {}
             rows.append(request)
-        request.setdefault(kind, at)
+        if kind == "rd":  # counted; the second one is a point of its own
+            request["reads"] = request.get("reads", 0) + 1
+            kind = "rd2" if request["reads"] == 2 else ""
+        if kind:
+            request.setdefault(kind, at)
     for row in rows[len(rows) // 4 :]:
-        for a, b in pairs:
+        steps = sorted((p for p in ORDER if p in row), key=row.__getitem__) if detail else []  # as they came
+        for a, b in [*pairs, *itertools.pairwise(steps)]:
             if a in row and b in row:
                 spans[f"{a}->{b}"].append((row[b] - row[a]) / 1000)
+        spans["reads"].append(row.get("reads", 0))
     return {name: statistics.median(values) for name, values in spans.items()}
 
 
@@ -160,9 +204,14 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
         emulator.terminate()
     print(f"20-chunk stream, concurrency 1, {args.rounds} rounds of {args.duration:g} s; A = {args.a}, B = {args.b}")
     for name in ("bare", "A", "B"):
-        spans = segments(json.loads((scratch / f"{name}.json").read_text()))
-        figures = " | ".join(f"{span} {us:6.1f} us" for span, us in spans.items())
-        print(f"{name:4} client p50 {statistics.median(p50[name]):.3f} ms | {figures}")
+        spans = segments(json.loads((scratch / f"{name}.json").read_text()), args.detail)
+        reads = spans.pop("reads")
+        coarse = list(spans.items())[:5] if args.detail else list(spans.items())
+        figures = " | ".join(f"{span} {us:6.1f} us" for span, us in coarse)
+        print(f"{name:4} client p50 {statistics.median(p50[name]):.3f} ms | {figures} | reads {reads:g}")
+        if args.detail:
+            steps = list(spans.items())[len(coarse) :]
+            print("     " + " | ".join(f"{span} {us:.1f}" for span, us in steps))
 
 
 def main() -> None:
@@ -171,6 +220,7 @@ def main() -> None:
     parser.add_argument("--b", default="worktree", help="a git revision, or worktree (default)")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=float, default=0.7)
+    parser.add_argument("--detail", action="store_true", help="also the steps between the main points")
     args = parser.parse_args()
     import uvloop
 
