@@ -56,13 +56,15 @@ POINTS = [
     ("llm/providers/openai_compat.py", _DONE, "done_ev", "after"),
 ]
 # The steps between, for `--detail`: stamped where the version has the line (`after0`: after it, same indent).
-_BODY = "    body = parse_body(ChatCompletionBody, await request.body())\n"
+_BODY = tuple(
+    f"    body = parse_body(ChatCompletionBody, await {read})\n" for read in ("read_body(request)", "request.body()")
+)
 _REQUEST = "    chat_request = to_chat_request(body, tag, server.limits.max_messages)\n"
 _ROUTER = "        plan = self.plan(request)\n        state = self._state(plan, request)\n        resume"
 _SLOT = "                            upstream = _batches(self.client(target.target.provider), provider_request)\n"
 _FIRST = "    sse = _sse(server, batches, first, target, attempts, include_usage)\n"
 DETAIL = [
-    ("server/routes/openai.py", (_BODY,), "body", "after0"),
+    ("server/routes/openai.py", _BODY, "body", "after0"),
     ("server/routes/openai.py", (_REQUEST,), "req", "after0"),
     ("router/router.py", (_ROUTER,), "router", "before"),
     ("router/router.py", (_SLOT,), "slot", "before"),

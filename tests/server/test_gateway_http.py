@@ -67,6 +67,21 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(start_server: ServerFact
     assert emulator.chat_requests() == []
 
 
+def test_a_body_sent_in_pieces_is_read_whole(emu_server: LiveServer, emulator: Emulator) -> None:
+    """Chunked (no Content-Length), in pieces with pauses between, so the server gets it in several messages."""
+    body = json.dumps({"model": "emu/m1", "messages": USER}).encode()
+
+    def pieces() -> object:
+        for i in range(0, len(body), 7):
+            yield body[i : i + 7]
+            time.sleep(0.002)
+
+    response = httpx2.post(emu_server.url + CHAT, content=pieces(), headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+    assert emulator.chat_requests()[-1].json["messages"] == USER
+
+
 def test_too_many_messages_is_400(start_server: ServerFactory, emulator: Emulator) -> None:
     server = start_server(emulator_providers(emulator.base_url), WIKISMITH_MAX_MESSAGES="3")
     body = json.dumps({"model": "emu/m1", "messages": USER * 4})

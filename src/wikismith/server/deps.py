@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
@@ -20,6 +20,7 @@ from wikismith.router import Router
 from wikismith.server.auth import Auth
 from wikismith.server.errors import HTTPProblem
 from wikismith.server.metrics import Metrics
+from wikismith.server.streaming import ClientGone
 
 _MAX_BODY = 16 * 1024 * 1024
 _MAX_MESSAGES = 512
@@ -118,3 +119,17 @@ class ServerState:
 def state(conn: HTTPConnection) -> ServerState:
     server: ServerState = conn.app.state.server
     return server
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, read once (not for `request.body()` afterwards). Nearly every body is one ASGI
+    message, taken straight from `receive`: Starlette's `Request.body()` runs a generator over the messages,
+    ~3.5 us more per request on the gateway's hot path. A client gone before the body is whole: `ClientGone`."""
+    message = await request.receive()
+    chunks = [message.get("body", b"")]
+    while message.get("more_body", False):
+        message = await request.receive()
+        chunks.append(message.get("body", b""))
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

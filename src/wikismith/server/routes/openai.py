@@ -35,7 +35,7 @@ from wikismith.llm.events import (
 )
 from wikismith.llm.types import Attempt, ChatRequest, ChatResponse, Usage
 from wikismith.server import embeddings
-from wikismith.server.deps import ServerState, state
+from wikismith.server.deps import ServerState, read_body, state
 from wikismith.server.errors import HTTPProblem, stream_error_payload
 from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, first_problem, openapi_body
 from wikismith.server.streaming import StreamResponse, end_of_body, unless_disconnected
@@ -147,7 +147,7 @@ def _over(upstream: Any, ours: dict[str, Any]) -> dict[str, Any]:
 async def chat_completions(request: Request) -> Response:
     server = state(request)
     tag = server.auth.bearer(request.headers)
-    body = parse_body(ChatCompletionBody, await request.body())
+    body = parse_body(ChatCompletionBody, await read_body(request))
     chat_request = to_chat_request(body, tag, server.limits.max_messages)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -343,5 +343,5 @@ async def list_models(request: Request) -> Response:
 async def create_embeddings(request: Request) -> Response:
     server = state(request)
     server.auth.bearer(request.headers)
-    body = parse_body(EmbeddingsBody, await request.body())
+    body = parse_body(EmbeddingsBody, await read_body(request))
     return Response(orjson.dumps(await embeddings.embed(server, body)), media_type=_JSON)
