@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/gateway_bench.py                 # 3 rounds of 5 s per case
     .venv/bin/python benchmarks/gateway_bench.py --duration 2 --rounds 5 --concurrency 1,16
     .venv/bin/python benchmarks/gateway_bench.py --bare          # also a bare FastAPI + aiohttp pass-through
+    .venv/bin/python benchmarks/gateway_bench.py --bare --pace 1 --concurrency 1 --duration 3   # paced streams
 
 Three processes: the emulator (OpenAI-shaped upstream, aiohttp on uvloop; streamed answers are 20 chunks),
 `wikismith serve` with one worker (uvloop + httptools) routing `emu/m` to it, and this load generator (aiohttp
@@ -19,6 +20,10 @@ pass-through at 0.2 ms overhead and 5,760 / 1,830 req/s on its machine, so on an
 read, against the bare gateway measured in the same run: wikismith's c=1 overhead at most 1.5x the bare one's,
 and at c=16 at least 52 % (non-streaming) and 55 % (streaming) of the bare gateway's requests/s. With `--bare`,
 the run ends with both readings of each target.
+
+`--pace MS` measures streams only, their chunks written MS apart as a model generates them (the targets are for
+the burst of 20, so none is read): what a gateway adds to a real answer's time, where each token is relayed on its
+own and the cost of relaying a burst of them does not arise.
 """
 
 from __future__ import annotations
@@ -51,7 +56,10 @@ def run_emulator(port: int) -> None:
 
     class BenchEmulator(Emulator):
         def _next(self, model: str) -> Reply:
-            return Reply(text=STREAM_TEXT) if model.endswith("stream20") else Reply()
+            if "stream20" not in model:
+                return Reply()
+            pace = model.partition("stream20p")[2]  # `stream20p<ms>`: the chunks written that far apart
+            return Reply(text=STREAM_TEXT, chunk_delay=float(pace) / 1000 if pace else 0.0)
 
         async def _record(self, request: Any) -> Any:
             return json.loads(await request.read())
@@ -234,11 +242,11 @@ def chat_body(model: str, stream: bool) -> bytes:
 
 async def one_round(
     emu_port: int, ws_port: int, server_pid: int, stream: bool, concurrency: int, duration: float,
-    bare: tuple[int, int] | None, swap: bool = False,
+    bare: tuple[int, int] | None, swap: bool = False, pace: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     """Direct, then the bare pass-through and wikismith (in the other order when `swap`, so that neither
-    always runs later in the round): one paired measurement."""
-    suffix = "stream20" if stream else "m"
+    always runs later in the round): one paired measurement. `pace`: ms between a stream's chunks (0: a burst)."""
+    suffix = ("stream20" + (f"p{pace:g}" if pace else "")) if stream else "m"
     url = "http://127.0.0.1:{}/v1/chat/completions"
     row: dict[str, Any] = {"direct": await load(url.format(emu_port), chat_body(suffix, stream), concurrency, duration)}
     gateways = [("bare", bare[0], bare[1])] if bare is not None else []
@@ -259,18 +267,19 @@ async def bench(
     duration: float,
     bare: tuple[int, int] | None,  # port and pid of the bare pass-through
     rounds: int,
+    pace: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Each case is measured `rounds` times, the three servers side by side in every round (a shared machine
     drifts between rounds more than within one); the figures printed are medians over rounds, and overheads
     are medians of the per-round differences."""
     rows = []
-    for stream in (False, True):
+    for stream in (False, True) if not pace else (True,):
         for concurrency in concurrencies:
             measured = [
-                await one_round(emu_port, ws_port, server_pid, stream, concurrency, duration, bare, i % 2 == 1)
+                await one_round(emu_port, ws_port, server_pid, stream, concurrency, duration, bare, i % 2 == 1, pace)
                 for i in range(rounds)
             ]
-            rows.append({"stream": stream, "concurrency": concurrency, "rounds": measured})
+            rows.append({"stream": stream, "concurrency": concurrency, "rounds": measured, "pace": pace})
             print_row(rows[-1])
     return rows
 
@@ -291,7 +300,13 @@ def print_row(row: dict[str, Any]) -> None:
     def overhead(name: str) -> float:
         return med([r[name].pct(0.5) - r["direct"].pct(0.5) for r in rounds])
 
-    kind = "stream (20 chunks)" if row["stream"] else "non-stream"
+    kind = (
+        "non-stream"
+        if not row["stream"]
+        else f"stream (20, {row['pace']:g} ms)"
+        if row["pace"]
+        else "stream (20 chunks)"
+    )
     line = f"{kind:19} c={row['concurrency']:<3} direct {fig('direct')}"
     ws_cpu = med([r["wikismith_cpu_us"] for r in rounds])
     if "bare" in rounds[0]:
@@ -370,6 +385,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
     parser.add_argument("--bare", action="store_true", help="also measure a bare FastAPI + aiohttp pass-through")
     parser.add_argument("--rounds", type=int, default=3, help="paired rounds per case; medians are printed")
+    parser.add_argument(
+        "--pace", type=float, default=0.0, help="ms between a stream's chunks, as a model writes them (streams only)"
+    )
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     import uvloop
@@ -388,8 +406,8 @@ def main() -> None:
             print(f"emulator :{emu_port}, wikismith :{ws_port} (1 worker); {args.rounds} rounds of"
                   f" {args.duration:g} s per case; load average {load_average()}", flush=True)  # fmt: skip
             pid = processes[1].pid
-            rows = uvloop.run(bench(emu_port, ws_port, pid, concurrencies, args.duration, bare, args.rounds))
-            if bare is not None:
+            rows = uvloop.run(bench(emu_port, ws_port, pid, concurrencies, args.duration, bare, args.rounds, args.pace))
+            if bare is not None and not args.pace:  # the targets are for 20 chunks at once
                 print_targets(rows)
             print(f"load average after: {load_average()}", flush=True)
         finally:
