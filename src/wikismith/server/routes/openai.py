@@ -191,9 +191,6 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
     return StreamResponse(sse, headers=headers, on_close=server.release_stream, coalesce=False)
 
 
-_OURS = frozenset({"id", "object", "created", "model", "choices", "usage", "error"})  # never taken from upstream
-
-
 class _Chunks:
     """Encodes the chunks of one stream. The envelope (id, created, model, and the upstream's own fields) is
     serialised once; each chunk is that prefix, the delta and a fixed suffix, so a token costs one small
@@ -205,8 +202,9 @@ class _Chunks:
         self.prefix = self._prefix()
 
     def add(self, fields: Mapping[str, Any]) -> None:
-        """Put the upstream's own chunk fields (`ChunkExtra`: system_fingerprint…) on every chunk from now on."""
-        self.head.update((k, v) for k, v in fields.items() if k not in _OURS)
+        """Put the upstream's own chunk fields (`ChunkExtra`: system_fingerprint…; never id, model, choices or
+        usage, which the client leaves out) on every chunk from now on."""
+        self.head.update(fields)
         self.prefix = self._prefix()
 
     def _prefix(self) -> bytes:
