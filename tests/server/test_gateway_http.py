@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -267,3 +268,35 @@ def test_embedding_dimensions_must_match_the_embedder(emu_server: LiveServer) ->
     body = json.dumps({"model": "emu", "input": "x", "dimensions": 3})
     assert_openai_error(post(emu_server, "/v1/embeddings", body), 400, "16-dimensional")
     assert_openai_error(post(emu_server, "/v1/embeddings", body), 400, "16-dimensional")  # now known up front
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("path", [CHAT, "/v1/embeddings", "/chat/completions/stream"])
+def test_a_client_gone_mid_body_is_no_server_error(emu_server: LiveServer, emulator: Emulator, path: str) -> None:
+    """Headers promise 200 bytes, 10 come, the client leaves: nothing to answer, nothing to log as a failure
+    (uvicorn's own logger does not reach the root one, so both are watched)."""
+    records = _Records()
+    watched = [logging.getLogger(), logging.getLogger("uvicorn.error")]
+    for logger in watched:
+        logger.addHandler(records)
+    try:
+        sock = socket.create_connection(("127.0.0.1", emu_server.port))
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+        sock.sendall(head.encode() + b'{"model": ')
+        time.sleep(0.1)  # the route is waiting for the rest of the body
+        sock.close()
+        time.sleep(0.3)
+        assert post(emu_server, CHAT, json.dumps({"model": "emu/m1", "messages": USER})).status_code == 200
+    finally:
+        for logger in watched:
+            logger.removeHandler(records)
+    assert [r.getMessage() for r in records.records] == []
+    assert emulator.chat_requests()[-1].json["messages"] == USER  # only the whole request went upstream

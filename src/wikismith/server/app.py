@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from wikismith.config.models import AppConfig, ConfigError
@@ -46,10 +47,12 @@ from wikismith.server.metrics import Metrics
 from wikismith.server.middleware import EdgeMiddleware
 from wikismith.server.routes import chat, local, openai, wiki
 from wikismith.server.routes import config as config_routes
+from wikismith.server.streaming import ClientGone
 
 log = logging.getLogger("wikismith.server")
 
 _REFRESH_TIMEOUT = 10.0
+_CLIENT_CLOSED = 499  # nginx's "client closed request", as the edge middleware records a request left unanswered
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
@@ -86,6 +89,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         problem = HTTPProblem(exc.status_code, str(exc.detail), headers=exc.headers)
         return problem_response(problem, deepwiki=_deepwiki(request))
 
+    async def on_client_gone(request: Request, exc: Exception) -> Response:
+        # The client left before its request was whole: there is nobody to answer, and nothing failed. The
+        # response is never sent (uvicorn drops it); its status is what the access log and metrics record.
+        return Response(status_code=_CLIENT_CLOSED)
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         problem = HTTPProblem(500, "internal server error (see the server log for this request id)", code="internal")
@@ -96,6 +104,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConfigError, on_config_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientGone, on_client_gone)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)  # Starlette's, from `request.body()`/`form()`
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -31,7 +31,7 @@ from wikismith.llm.errors import LLMError
 from wikismith.llm.events import Finish, ReasoningDelta, Routed, TextDelta, UsageReport
 from wikismith.llm.types import Attempt, Usage
 from wikismith.rag.source import SourceError
-from wikismith.server.deps import ServerState, state
+from wikismith.server.deps import ServerState, read_body, state
 from wikismith.server.errors import HTTPProblem, source_error_status, stream_error_payload
 from wikismith.server.routes.openai import usage_body
 from wikismith.server.schemas import openapi_body
@@ -135,7 +135,7 @@ async def _until_answer(events: AsyncIterator[ChatEvent]) -> list[ChatEvent]:
 async def chat_completions_stream(request: Request) -> Response:
     server = state(request)
     server.auth.bearer(request.headers)
-    inp = parse_chat(await request.body(), server.limits.max_messages)
+    inp = parse_chat(await read_body(request), server.limits.max_messages)
     sse = "text/event-stream" in request.headers.get("accept", "")
     server.acquire_stream()
     events = _events(server, inp)
