@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,6 +127,87 @@ async def test_ledger_flushes_by_itself_after_the_interval(tmp_path: Path) -> No
             break
     assert ledger.query("SELECT COUNT(*) FROM usage")[0][0] == 1
     await ledger.aclose()
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """`path`'s database held locked by another connection, as another process would hold it."""
+    blocker = sqlite3.connect(path)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+async def started_ledger(path: Path, **options: Any) -> Ledger:
+    """A ledger whose database exists (one record written) and that gives up on a lock after 20 ms."""
+    ledger = Ledger(path, busy_timeout=0.02, **options)
+    ledger.record(record(0.0))
+    assert await ledger.flush()
+    return ledger
+
+
+async def test_a_failed_ledger_write_keeps_its_records_and_is_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the database locked past the busy timeout: the batch is not lost, the failure is
+    logged once, and the records are written once the lock is gone."""
+    ledger = await started_ledger(tmp_path / "usage.sqlite3", flush_interval=0.02)
+    with locked(ledger.path):
+        ledger.record(record(0.2))
+        ledger.record(record(0.4))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if "kept for the next try" in caplog.text:
+                break
+        assert "2 usage records kept for the next try" in caplog.text
+        await asyncio.sleep(0.1)  # more tries fail while the lock is held, quietly
+        assert caplog.text.count("kept for the next try") == 1
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if ledger.query("SELECT COUNT(*) FROM usage")[0][0] == 3:
+            break
+    assert ledger.query("SELECT COUNT(*), SUM(cost) FROM usage")[0] == (3, pytest.approx(0.6))
+    ledger.record(record(0.5))
+    await ledger.aclose()
+    assert ledger.query("SELECT COUNT(*) FROM usage")[0][0] == 4
+
+
+async def test_records_the_ledger_cannot_write_at_close_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = await started_ledger(tmp_path / "usage.sqlite3", flush_interval=30)
+    with locked(ledger.path):
+        ledger.record(record(0.2))
+        await ledger.aclose()
+    assert "1 usage record could not be written" in caplog.text
+
+
+async def test_while_writes_fail_the_ledger_keeps_at_most_max_kept_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = await started_ledger(tmp_path / "usage.sqlite3", flush_interval=30, max_kept=3)
+    with locked(ledger.path):
+        for cost in (0.1, 0.2, 0.3, 0.4, 0.5):
+            ledger.record(record(cost))
+        assert await ledger.flush() is False
+    assert "the oldest 2 usage records dropped" in caplog.text
+    assert await ledger.flush() is True
+    costs = [row[0] for row in ledger.query("SELECT cost FROM usage ORDER BY ts, rowid")]
+    assert costs == pytest.approx([0.0, 0.3, 0.4, 0.5])  # the newest kept, in their order
+    await ledger.aclose()
+
+
+def test_a_sync_write_that_fails_keeps_its_record(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    ledger = Ledger(path, busy_timeout=0.02)
+    ledger.record(record(0.1))
+    with locked(path), pytest.raises(sqlite3.OperationalError):
+        ledger.record(record(0.2))
+    ledger.record(record(0.3))
+    assert ledger.query("SELECT COUNT(*), SUM(cost) FROM usage")[0] == (3, pytest.approx(0.6))
 
 
 def test_summary_by_model_and_day(tmp_path: Path) -> None:

@@ -118,36 +118,78 @@ class UsageRecord:
 
 
 class Ledger:
-    """Append-only usage ledger. `record()` never blocks; `flush()`/`aclose()` write what is pending."""
+    """Append-only usage ledger. `record()` never blocks; a flush writes what is pending from a worker thread.
 
-    def __init__(self, path: Path, *, flush_interval: float = 1.0, batch_size: int = 500) -> None:
+    A write that fails (the database locked by another process past `busy_timeout`, a full disk) loses nothing:
+    its records go back to the front of the queue and are tried again every `flush_interval`, and the failure is
+    logged once until a write succeeds. While writes keep failing at most `max_kept` records are held; older
+    ones are dropped, with an error in the log, rather than letting memory grow without bound."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval: float = 1.0,
+        batch_size: int = 500,
+        busy_timeout: float = 5.0,
+        max_kept: int = 100_000,
+    ) -> None:
         self.path = path
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        self.busy_timeout = busy_timeout
+        self.max_kept = max_kept
         self._pending: list[UsageRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._failing = False  # the last write failed (logged once, until a write succeeds)
 
     def record(self, record: UsageRecord) -> None:
         self._pending.append(record)
         if self._task is None or self._task.done():
             try:
                 loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (sync caller): write now
-                self._write(self._take())
+            except RuntimeError:  # no loop (sync caller): write now; a failure is the caller's, nothing lost
+                batch = self._take()
+                try:
+                    self._write(batch)
+                except BaseException:
+                    self._pending[:0] = batch
+                    raise
                 return
             delay = 0.0 if len(self._pending) >= self.batch_size else self.flush_interval
             self._task = loop.create_task(self._flush_later(delay))
 
     async def _flush_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        await self.flush()
+        while not await self.flush():
+            await asyncio.sleep(self.flush_interval)
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Write what is pending. False when the write failed: the records are kept for the next try."""
         batch = self._take()
-        if batch:
+        if not batch:
+            return True
+        try:
             await asyncio.to_thread(self._write, batch)
+        except (sqlite3.Error, OSError) as exc:
+            self._pending[:0] = batch  # ahead of those recorded meanwhile: rows keep their order
+            if not self._failing:
+                self._failing = True
+                log.warning("usage ledger %s: %s kept for the next try: %s", self.path, _records(len(batch)), exc)
+            self._bound()
+            return False
+        if self._failing:
+            self._failing = False
+            log.warning("usage ledger %s: written again", self.path)
+        return True
+
+    def _bound(self) -> None:
+        over = len(self._pending) - self.max_kept
+        if over > 0:
+            del self._pending[:over]
+            log.error("usage ledger %s: the oldest %s dropped (writes keep failing)", self.path, _records(over))
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
@@ -155,7 +197,9 @@ class Ledger:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.flush()
+        if not await self.flush():
+            count, self._pending = len(self._pending), []
+            log.error("usage ledger %s: %s could not be written, and are lost", self.path, _records(count))
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -168,8 +212,13 @@ class Ledger:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.executescript(_SCHEMA)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
+            try:
+                db.executescript(_SCHEMA)
+            except sqlite3.Error:
+                db.close()  # kept only once the table is sure to exist
+                raise
+            self._db = db
         return self._db
 
     def _write(self, batch: list[UsageRecord]) -> None:
@@ -186,6 +235,10 @@ class Ledger:
             return []
         with self._lock:
             return list(self._connect().execute(sql, params).fetchall())
+
+
+def _records(count: int) -> str:
+    return f"{count} usage record{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
