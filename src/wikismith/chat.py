@@ -249,10 +249,13 @@ def _file_content(snapshot: RepoSnapshot, file_path: str | None, limit: int) -> 
     if not file_path:
         return None
     root = snapshot.root.resolve()
-    path = (root / file_path.lstrip("/")).resolve()
-    if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > limit:
+    try:
+        path = (root / file_path.lstrip("/")).resolve()
+        if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > limit:
+            return None
+        return path.read_bytes().decode("utf-8", errors="replace")[:MAX_FILE_CHARS]
+    except (OSError, RuntimeError, ValueError):  # no such file to read: a NUL byte, a symlink loop, no permission
         return None
-    return path.read_bytes().decode("utf-8", errors="replace")[:MAX_FILE_CHARS]
 
 
 def build_messages(

@@ -261,3 +261,22 @@ def test_too_many_messages_is_400(start_server: ServerFactory, emulator: Emulato
     response = httpx2.post(server.url + STREAM, json={**chat_body(repo), "messages": turns})
     assert response.status_code == 400 and "too many messages" in response.json()["detail"]
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize("file_path", ["src/a\x00b.py", "loop.py"])
+def test_a_file_path_that_cannot_be_read_is_no_context_not_a_failure(
+    chat_server: LiveServer, emulator: Emulator, repo: Path, file_path: str
+) -> None:
+    """As `../` and absolute paths already are: a NUL byte, a symlink loop."""
+    (repo / "loop.py").symlink_to(repo / "loop.py")
+    response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo, filePath=file_path), timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.text == DEFAULT_TEXT
+
+
+async def test_websocket_takes_its_request_in_a_binary_frame(chat_server: LiveServer, repo: Path) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(chat_server.url + "/ws/chat") as ws:
+        await ws.send_bytes(json.dumps(chat_body(repo)).encode())
+        frames = [msg.data async for msg in ws if msg.type == aiohttp.WSMsgType.TEXT]
+        assert ws.close_code == 1000
+    assert "".join(frames) == DEFAULT_TEXT

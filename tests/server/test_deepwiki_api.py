@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +306,59 @@ def test_a_huge_cache_body_is_413_and_writes_nothing(start_server: ServerFactory
     response = httpx2.post(server.url + CACHE, json=body)
     assert response.status_code == 413 and "larger than 5000 bytes" in response.json()["detail"]
     assert cache_files(tmp_path) == []
+
+
+def test_a_lone_surrogate_in_a_body_is_422_and_nothing_is_written(scripted_server: LiveServer, tmp_path: Path) -> None:
+    """json.loads takes `"\\ud800"`; it could never be written out as UTF-8, so it is the client's error."""
+    body = json.dumps(wiki_body()).replace('"title": "Demo"', '"title": "\\ud800"')
+    saved = httpx2.post(scripted_server.url + CACHE, content=body, headers={"content-type": "application/json"})
+    assert saved.status_code == 422 and "JSON" in saved.json()["detail"], saved.text
+    assert cache_files(tmp_path) == []
+    export = '{"repo_url": "https://github.com/o/r", "format": "json", "pages": [{"id": "p", "title": "\\udc80"}]}'
+    exported = httpx2.post(scripted_server.url + "/export/wiki", content=export)
+    assert exported.status_code == 422, exported.text
+    validated = httpx2.post(scripted_server.url + "/auth/validate", content='{"code": "\\ud800"}')
+    assert validated.status_code == 422, validated.text
+
+
+def test_a_name_ending_in_a_newline_is_refused(scripted_server: LiveServer) -> None:
+    response = httpx2.get(scripted_server.url + CACHE, params={**QUERY, "owner": "octo\n"})
+    assert response.status_code == 400 and "not a valid name" in response.text
+
+
+def test_credentials_in_the_repository_url_are_not_kept(scripted_server: LiveServer, tmp_path: Path) -> None:
+    body = wiki_body(token=None)
+    body["repo"]["repoUrl"] = "https://oauth2:glpat-SECRETSECRET123@gitlab.com/octo/demo"
+    assert httpx2.post(scripted_server.url + CACHE, json=body).status_code == 200
+    [name] = cache_files(tmp_path)
+    assert "SECRETSECRET" not in (tmp_path / "home" / "wikicache" / name).read_text()
+    got = httpx2.get(scripted_server.url + CACHE, params=QUERY).json()
+    assert got["repo"]["repoUrl"] == "https://gitlab.com/octo/demo"
+
+
+def test_one_repository_never_overwrites_or_deletes_anothers_wiki(scripted_server: LiveServer) -> None:
+    """`foo.` and `foo` clean to the same file name; `a_b/c` and `a/b_c` share DeepWiki's."""
+    for first, second in ((("octo", "demo"), ("octo.", "demo")), (("a_b", "c"), ("a", "b_c"))):
+        for owner, repo in (first, second):
+            body = wiki_body(token=None)
+            body["repo"].update(owner=owner, repo=repo)
+            body["provider"] = owner
+            assert httpx2.post(scripted_server.url + CACHE, json=body).status_code == 200
+        query = {**QUERY, "owner": second[0], "repo": second[1]}
+        assert httpx2.delete(scripted_server.url + CACHE, params=query).status_code == 200
+        kept = httpx2.get(scripted_server.url + CACHE, params={**QUERY, "owner": first[0], "repo": first[1]}).json()
+        assert kept is not None and kept["provider"] == first[0]
+        assert httpx2.get(scripted_server.url + CACHE, params=query).json() is None
+
+
+def test_local_structure_shows_names_that_are_not_utf8_and_survives_a_readme_loop(
+    start_server: ServerFactory, repo_root: Path
+) -> None:
+    (repo_root / "src" / os.fsdecode(b"caf\xe9.py")).write_text("x")
+    (repo_root / "README.md").unlink()
+    (repo_root / "README.md").symlink_to(repo_root / "README.md")  # a symlink loop
+    server = start_server(scripted_providers(), WIKISMITH_LOCAL_ROOTS=str(repo_root))
+    response = httpx2.get(server.url + "/local_repo/structure", params={"path": str(repo_root)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "src/caf\ufffd.py" in body["file_tree"].split("\n") and body["readme"] == ""

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from wikismith.wiki.store import (
     RepoInfo,
     WikiCacheData,
@@ -186,3 +188,82 @@ def test_export_filename_uses_last_url_segment() -> None:
     when = datetime(2026, 1, 2, 3, 4, 5)
     assert export_filename("https://github.com/o/r/", "markdown", when) == "r_wiki_20260102_030405.md"
     assert export_filename("https://github.com/o/r", "json", when) == "r_wiki_20260102_030405.json"
+
+
+def test_names_deepwiki_cannot_tell_apart_are_separate_wikis(tmp_path: Path) -> None:
+    """`a_b/c` and `a/b_c` share DeepWiki's file name: the second is stored under a digest name, and neither
+    one's save, read or delete touches the other's wiki."""
+    store = WikiStore(tmp_path)
+    first = store.put("a_b", "c", "github", "en", cache("a_b", "c"))
+    second = store.put("a", "b_c", "github", "en", cache("a", "b_c").model_copy(update={"provider": "other"}))
+    assert first.name == "deepwiki_cache_github_a_b_c_en.json" and second != first
+    got_first, got_second = store.get("a_b", "c", "github", "en"), store.get("a", "b_c", "github", "en")
+    assert got_first is not None and got_first.provider == "openrouter"
+    assert got_second is not None and got_second.provider == "other"
+    assert store.files_for("a", "b_c", "github") == [second]
+    assert store.delete("a", "b_c", "github", "en") is True
+    assert store.get("a_b", "c", "github", "en") is not None and not second.exists()
+    assert store.delete("a", "b_c", "github", "en") is False
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("foo", "bar"), ("foo.", "bar")),  # safe_name strips the dot: the same cleaned name
+        (("日本", "r"), ("中文", "r")),  # both clean to `_`
+        (("o" * 120, "r" * 120), ("o" * 120, "r" * 120 + "x")),  # the same first 200 characters
+    ],
+)
+def test_keys_that_clean_to_the_same_name_never_share_a_file(
+    tmp_path: Path, one: tuple[str, str], other: tuple[str, str]
+) -> None:
+    store = WikiStore(tmp_path)
+    path_one = store.put(*one, "github", "en", cache(*one))
+    path_other = store.put(*other, "github", "en", cache(*other).model_copy(update={"provider": "other"}))
+    assert path_one != path_other and path_one.parent == path_other.parent == tmp_path
+    got = store.get(*one, "github", "en")
+    assert got is not None and got.provider == "openrouter"
+    assert store.delete(*other, "github", "en") is True
+    assert store.get(*one, "github", "en") is not None
+    assert store.get(*other, "github", "en") is None
+
+
+def test_a_long_name_keeps_its_language(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    owner, repo = "o" * 120, "r" * 120
+    store.put(owner, repo, "github", "en", cache(owner, repo))
+    store.put(owner, repo, "github", "ja", cache(owner, repo).model_copy(update={"provider": "ja-model"}))
+    got = store.get(owner, repo, "github", "en")
+    assert got is not None and got.provider == "openrouter"
+    assert sorted(p.language for p in store.list_projects()) == ["en", "ja"]
+    assert len(store.files_for(owner, repo, "github")) == 2
+    assert all(len(p.name) < 255 for p in tmp_path.iterdir())
+
+
+def test_credentials_in_repository_urls_are_never_written_or_returned(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    data = cache().model_copy(update={"repo_url": "https://x:glpat-SECRETSECRET123@gitlab.com/o/r?token=abc123456"})
+    assert data.repo is not None
+    data.repo.repo_url = "https://oauth2:glpat-SECRETSECRET123@gitlab.com/o/r"
+    path = store.put("o", "r", "gitlab", "en", data)
+    text = path.read_text()
+    assert "SECRETSECRET" not in text and "abc123456" not in text
+    got = store.get("o", "r", "gitlab", "en")
+    assert got is not None and got.repo is not None
+    assert got.repo.repo_url == "https://gitlab.com/o/r"
+    assert got.repo_url is not None and got.repo_url.startswith("https://gitlab.com/o/r?token=")
+
+
+def test_files_for_a_location_skips_a_namesake_elsewhere(tmp_path: Path) -> None:
+    """`wikismith remove ./a/proj` must not take the cached wiki of `./b/proj`, nor github's that of another host."""
+    store = WikiStore(tmp_path)
+    local = cache("local", "proj")
+    assert local.repo is not None
+    local.repo.repo_url, local.repo.local_path = None, "/work/b/proj"
+    store.put("local", "proj", "local", "en", local)
+    assert store.files_for("local", "proj", "local", "/work/a/proj") == []
+    assert len(store.files_for("local", "proj", "local", "/work/b/proj/")) == 1
+    store.put("owner", "name", "github", "en", cache("owner", "name"))  # records https://github.com/owner/name
+    assert store.files_for("owner", "name", "github", "http://127.0.0.1:18240/owner/name") == []
+    assert len(store.files_for("owner", "name", "github", "https://github.com/owner/name.git")) == 1
+    assert len(store.files_for("owner", "name", "github")) == 1

@@ -29,7 +29,8 @@ def key_tag(key: str) -> str:
 
 
 def _equal(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # `surrogatepass`: a lone surrogate from a JSON body is a wrong code, not an encoding failure.
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,16 @@ OpenAI's chat body: unknown top-level fields are kept and passed to the provider
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wikismith.llm.types import GenerationParams, Message, ToolCall
+from wikismith.server.errors import HTTPProblem
 
 _NO_PARAMS = GenerationParams()
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class ContentPart(BaseModel):
@@ -163,6 +166,19 @@ class Health(BaseModel):
 class LocalStructure(BaseModel):
     file_tree: str
     readme: str
+
+
+def parse_body(model: type[_M], body: bytes, *, status: int = 400) -> _M:
+    """Validate raw JSON bytes into `model`, or a `status` (OpenAI: 400; DeepWiki's routes: FastAPI's 422) naming
+    the first problem. Pydantic's JSON parser, not `json.loads`: it refuses what could not be written back out
+    (a lone UTF-16 surrogate such as `"\\ud800"`), so such input is the client's error, not a failure later."""
+    if not body:
+        raise HTTPProblem(status, "request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        message, param = first_problem(exc)
+        raise HTTPProblem(status, message, code="invalid_request", param=param) from None
 
 
 def first_problem(exc: ValidationError) -> tuple[str, str | None]:

@@ -1,8 +1,9 @@
 """The wiki cache in DeepWiki's `WikiCacheData` shape, and DeepWiki's Markdown/JSON export formats.
 
 One JSON file per (repo type, owner, repo, language, variant) under `settings.data.wikicache`, named as
-DeepWiki names it (`deepwiki_cache_{type}_{owner}_{repo}_{language}.json`) but with every part passed through
-`storage.safe_name` (no separators, no `..`), written atomically.
+DeepWiki names it (`deepwiki_cache_{type}_{owner}_{repo}_{language}.json`) when every part is already a safe
+file name, else from the parts cleaned by `storage.safe_name` (no separators, no `..`) and a digest of the exact
+key (see `WikiStore`); written atomically.
 
 Variants: DeepWiki keys the concise and the comprehensive wiki the same, so one overwrites the other. Here the
 comprehensive wiki (the DeepWiki front end's default view, and what a file with no recorded variant is taken
@@ -13,24 +14,29 @@ key (DeepWiki's readers ignore unknown keys). Top-level keys are DeepWiki's snak
 (`wiki_structure`, `generated_pages`, `repo_url`, `repo`, `provider`, `model`); the wiki models inside are
 camelCase (`filePaths`, `relatedPages`, `rootSections`, `repoUrl`, `localPath`).
 
-Differences from DeepWiki, on purpose: a repository access token is never written (`repo.token` is always
-null on disk and in answers); a file whose recorded owner/repo differs from the one asked for is a miss (two
-names can map to one file name when they hold `_`); `list_projects` reads owner and repo from the file, so an
-owner holding `_` is listed correctly.
+Differences from DeepWiki, on purpose: no credential is ever written or answered (`repo.token` is always null,
+and `user:token@` or `?token=` are taken out of the URLs); two repositories never share a file, so one's save or
+delete never touches the other's wiki (DeepWiki's names are ambiguous where a part holds `_`: the file records
+its owner and repo, and is checked); `list_projects` reads owner, repo and type from the file, so names holding
+`_` are listed correctly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from wikismith.redact import redact
 from wikismith.storage import atomic_write_text, safe_name
 
 log = logging.getLogger("wikismith.wiki.store")
@@ -96,9 +102,21 @@ class WikiCacheData(_Model):
         return self.without_token().model_dump_json(by_alias=True, indent=2)
 
     def without_token(self) -> WikiCacheData:
-        if self.repo is None or self.repo.token is None:
-            return self
-        return self.model_copy(update={"repo": self.repo.model_copy(update={"token": None})})
+        """This wiki with no credential: no `repo.token`, and no `user:token@` or `?token=` in its URLs (a
+        front end may put the token in the URL instead of the token field)."""
+        update: dict[str, object] = {}
+        if self.repo_url is not None and _without_credentials(self.repo_url) != self.repo_url:
+            update["repo_url"] = _without_credentials(self.repo_url)
+        repo = self.repo
+        if repo is not None:
+            clean: dict[str, str | None] = {"token": None} if repo.token is not None else {}
+            for field in ("repo_url", "local_path"):
+                value = getattr(repo, field)
+                if value is not None and _without_credentials(value) != value:
+                    clean[field] = _without_credentials(value)
+            if clean:
+                update["repo"] = repo.model_copy(update=clean)
+        return self.model_copy(update=update) if update else self
 
 
 class ProcessedProject(_Model):
@@ -114,15 +132,48 @@ class ProcessedProject(_Model):
     comprehensive: bool = True
 
 
+def _without_credentials(url: str) -> str:
+    """`url` with no `user[:password]@` (removed, so the URL still works) and no credential-like query value."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    return redact(urlunsplit(parts))
+
+
+def _plain(part: str) -> bool:
+    """Already a safe name: DeepWiki's file name can hold it as it is."""
+    return bool(part) and safe_name(part) == part
+
+
 class WikiStore:
-    """Read and write cached wikis under `root` (normally `settings.data.wikicache`)."""
+    """Read and write cached wikis under `root` (normally `settings.data.wikicache`).
+
+    A wiki's file is DeepWiki's `deepwiki_cache_{type}_{owner}_{repo}_{language}.json` when every part is
+    already a safe name and the name is not too long: caches written by DeepWiki are found as they are. Any
+    other key (characters a file name cannot hold, leading dots, a name too long) gets a name of its cleaned
+    parts and a digest of the exact key, so two keys never share a file. DeepWiki's names are still ambiguous
+    where a part holds `_` (`a_b/c` and `a/b_c`): a file records its owner and repo, a file recorded for another
+    repository is never read, overwritten or deleted for this one, and the second of two such repositories
+    is stored under the digest name (`_paths` gives both places a wiki may be)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool = True) -> Path:
+        """Where this wiki is written when no other repository holds that file already (see `put`)."""
+        return self._paths(owner, repo, repo_type, language, comprehensive)[0]
+
+    def _paths(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool) -> tuple[Path, ...]:
         suffix = "" if comprehensive else CONCISE
-        return self.root / f"{safe_name(PREFIX, repo_type, owner, repo, language)}{suffix}.json"
+        parts = (repo_type, owner, repo, language)
+        name = "_".join((PREFIX, *parts))
+        digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        # The parts cut short so that the language, last, is always whole (`_project` reads it from the name).
+        cut = [safe_name(p)[:50] for p in parts]
+        keyed = self.root / f"{PREFIX}_{cut[0]}_{cut[1]}_{cut[2]}-{digest}_{cut[3]}{suffix}.json"
+        if all(_plain(p) for p in parts) and len(name) <= 200:
+            return self.root / f"{name}{suffix}.json", keyed
+        return (keyed,)
 
     def get(
         self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool | None = None
@@ -137,16 +188,11 @@ class WikiStore:
         return None
 
     def _get(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool) -> WikiCacheData | None:
-        path = self.path(owner, repo, repo_type, language, comprehensive)
-        data = _read(path)
-        if data is None:
-            return None
-        if data.repo is not None and (data.repo.owner, data.repo.repo) != (owner, repo):
-            log.warning(
-                "cache file %s belongs to %s/%s, not %s/%s", path.name, data.repo.owner, data.repo.repo, owner, repo
-            )
-            return None
-        return data.without_token().model_copy(update={"comprehensive": comprehensive})
+        for path in self._paths(owner, repo, repo_type, language, comprehensive):
+            data = _read(path)
+            if data is not None and _owned(data, owner, repo):
+                return data.without_token().model_copy(update={"comprehensive": comprehensive})
+        return None
 
     def put(
         self,
@@ -157,14 +203,19 @@ class WikiStore:
         data: WikiCacheData,
         comprehensive: bool | None = None,
     ) -> Path:
-        """Store `data` atomically as the `comprehensive` variant (None: `data.comprehensive`, else True), token
-        removed and `repo` filled in when absent. Returns the file written."""
+        """Store `data` atomically as the `comprehensive` variant (None: `data.comprehensive`, else True), with no
+        credential, its `repo` recording this key. Returns the file written."""
         if comprehensive is None:
             comprehensive = data.comprehensive if data.comprehensive is not None else True
-        update: dict[str, object] = {"comprehensive": comprehensive}
-        if data.repo is None:
-            update["repo"] = RepoInfo(owner=owner, repo=repo, type=repo_type)
-        path = self.path(owner, repo, repo_type, language, comprehensive)
+        # The file records the key it is stored under: reads check its owner and repo, listings read its type.
+        key = {"owner": owner, "repo": repo, "type": repo_type}
+        recorded = RepoInfo(**key) if data.repo is None else data.repo.model_copy(update=key)
+        update: dict[str, object] = {"comprehensive": comprehensive, "repo": recorded}
+        paths = self._paths(owner, repo, repo_type, language, comprehensive)
+        path = paths[0]
+        held = _read(path) if len(paths) > 1 else None
+        if held is not None and not _owned(held, owner, repo):  # DeepWiki's name is another repository's
+            path = paths[1]
         atomic_write_text(path, data.model_copy(update=update).to_json())
         return path
 
@@ -173,27 +224,37 @@ class WikiStore:
         variants = [True, False] if comprehensive is None else [comprehensive]
         removed = False
         for variant in variants:
-            try:
-                self.path(owner, repo, repo_type, language, variant).unlink()
-            except FileNotFoundError:
-                continue
-            removed = True
+            for path in self._paths(owner, repo, repo_type, language, variant):
+                data = _read(path)
+                if data is not None and not _owned(data, owner, repo):
+                    continue  # another repository's wiki under an ambiguous name: not this one to delete
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed = True
         return removed
 
-    def files_for(self, owner: str, repo: str, repo_type: str) -> list[Path]:
-        """Every language's cache file of exactly this repository (no substring matching)."""
+    def files_for(self, owner: str, repo: str, repo_type: str, location: str | None = None) -> list[Path]:
+        """Every language's cache file of exactly this repository (no substring matching). `location`, the
+        repository's URL or local directory, tells apart repositories with the same key (two directories
+        named alike, one owner/name on two hosts): a file recording another location is not this one's."""
         if not self.root.is_dir():
             return []
         stem = safe_name(PREFIX, repo_type, owner, repo) + "_"
+        cut = [safe_name(p)[:50] for p in (repo_type, owner, repo)]
+        keyed = f"{PREFIX}_{cut[0]}_{cut[1]}_{cut[2]}-"  # then the digest of the whole key, language included
         found: list[Path] = []
         for path in sorted(self.root.glob("*.json")):
-            if not path.name.startswith(stem):
-                continue
-            language = path.name[len(stem) : -len(".json")].removesuffix(CONCISE)
-            if not language or "_" in language:
+            name = path.name
+            if name.startswith(stem):
+                language = name[len(stem) : -len(".json")].removesuffix(CONCISE)
+                if not language or "_" in language:
+                    continue
+            elif not (name.startswith(keyed) and _DIGEST.match(name, len(keyed))):
                 continue
             data = _read(path)
-            if data is None or data.repo is None or (data.repo.owner, data.repo.repo) == (owner, repo):
+            if data is None or (_owned(data, owner, repo) and (location is None or _at(data, location))):
                 found.append(path)
         return found
 
@@ -208,6 +269,25 @@ class WikiStore:
                 projects.append(project)
         projects.sort(key=lambda p: p.submitted_at, reverse=True)
         return projects
+
+
+_DIGEST = re.compile(r"[0-9a-f]{12}_")
+
+
+def _owned(data: WikiCacheData, owner: str, repo: str) -> bool:
+    """The file is this repository's (a file that records none, as some of DeepWiki's, is taken to be)."""
+    return data.repo is None or (data.repo.owner, data.repo.repo) == (owner, repo)
+
+
+def _at(data: WikiCacheData, location: str) -> bool:
+    """The file's repository is at `location` (a file that records no location is taken to be)."""
+    repo = data.repo
+    recorded = (repo.local_path or repo.repo_url if repo is not None else None) or data.repo_url
+    return recorded is None or _place(recorded) == _place(location)
+
+
+def _place(location: str) -> str:
+    return _without_credentials(location).rstrip("/").removesuffix(".git")
 
 
 def _read(path: Path) -> WikiCacheData | None:
@@ -236,7 +316,7 @@ def _project(path: Path) -> ProcessedProject | None:
         return None
     data = _read(path)
     if data is not None and data.repo is not None:
-        owner, repo = data.repo.owner, data.repo.repo
+        owner, repo, repo_type = data.repo.owner, data.repo.repo, data.repo.type
     else:
         owner, _, repo = owner_repo.partition("_")
         if not repo:

@@ -226,7 +226,7 @@ async def ws_chat(websocket: WebSocket) -> None:
     server = state(websocket)
     try:
         server.auth.bearer(_ws_headers(websocket))
-        inp = parse_chat(await websocket.receive_text(), server.limits.max_messages)
+        inp = parse_chat(await _request_frame(websocket), server.limits.max_messages)
         server.acquire_stream()
     except WebSocketDisconnect:
         return
@@ -237,6 +237,15 @@ async def ws_chat(websocket: WebSocket) -> None:
         await _relay(server, websocket, inp)
     finally:
         server.release_stream()
+
+
+async def _request_frame(websocket: WebSocket) -> str | bytes:
+    """The request's JSON from the first frame, text or binary (`receive_text` fails on a binary frame)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
 
 
 def _ws_headers(websocket: WebSocket) -> dict[str, str]:

@@ -63,7 +63,7 @@ def structure(root: Path) -> dict[str, str]:
         for name in names:
             if name.startswith(".") or name == "__init__.py":
                 continue
-            files.append((rel_dir / name).as_posix())
+            files.append(_shown((rel_dir / name).as_posix()))
             if not readme and name.lower() == "readme.md":
                 readme = _read_inside(Path(current) / name, root)
         if len(files) > MAX_ENTRIES:
@@ -72,12 +72,23 @@ def structure(root: Path) -> dict[str, str]:
     return {"file_tree": "\n".join(files[:MAX_ENTRIES]), "readme": readme}
 
 
+def _shown(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by `os.walk` as lone surrogates, which no JSON
+    encoder takes) shown as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _read_inside(path: Path, root: Path) -> str:
-    real = path.resolve()
-    if not real.is_relative_to(root) or not real.is_file():
+    """The README's text; empty when it leads outside the root or cannot be read (a symlink loop, which
+    `resolve` reports as RuntimeError; no permission): the tree is still worth answering."""
+    try:
+        real = path.resolve()
+        if not real.is_relative_to(root) or not real.is_file():
+            return ""
+        with real.open("rb") as handle:
+            return handle.read(MAX_README_BYTES).decode("utf-8", "replace")
+    except (OSError, RuntimeError):
         return ""
-    with real.open("rb") as handle:
-        return handle.read(MAX_README_BYTES).decode("utf-8", "replace")
 
 
 @router.get("/local_repo/structure", response_model=LocalStructure)

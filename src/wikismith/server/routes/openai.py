@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from random import getrandbits
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from wikismith.llm.errors import LLMError
@@ -37,24 +37,12 @@ from wikismith.llm.types import Attempt, ChatRequest, ChatResponse, Usage
 from wikismith.server import embeddings
 from wikismith.server.deps import ServerState, read_body, state
 from wikismith.server.errors import HTTPProblem, stream_error_payload
-from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, first_problem, openapi_body
+from wikismith.server.schemas import ChatCompletionBody, EmbeddingsBody, openapi_body, parse_body
 from wikismith.server.streaming import StreamResponse, end_of_body, unless_disconnected
 
 router = APIRouter(tags=["OpenAI-compatible gateway"])
-_M = TypeVar("_M", bound=BaseModel)
 _PASS_THROUGH_SKIP = frozenset({"stream", "stream_options", "n", "user"})
 _JSON = "application/json"
-
-
-def parse_body(model: type[_M], body: bytes) -> _M:
-    """Validate raw JSON bytes into `model`, or a 400 naming the first problem."""
-    if not body:
-        raise HTTPProblem(400, "request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        message, param = first_problem(exc)
-        raise HTTPProblem(400, message, code="invalid_request", param=param) from None
 
 
 def to_chat_request(body: ChatCompletionBody, tag: str | None, max_messages: int) -> ChatRequest:

@@ -2,8 +2,10 @@
 `GET /api/processed_projects`, `POST /export/wiki`. Shapes are DeepWiki's (shared/deepwiki-compat.md §1.3).
 
 Safer than DeepWiki without changing the shapes: names holding path separators, `..` or control characters
-are refused with 400 (the store sanitises names as well); writes and deletes need a credential when one is
-configured (see `auth`); no access token is stored or returned; file work runs off the event loop.
+are refused with 400 (the store sanitises names as well); bodies are parsed by pydantic's JSON parser, which
+refuses what could not be written back out (a lone UTF-16 surrogate), with 422 as any other invalid body; writes
+and deletes need a credential when one is configured (see `auth`); no credential is stored or returned; file
+work runs off the event loop.
 
 Concise and comprehensive wikis coexist (DeepWiki overwrote one with the other): the POST body's
 `comprehensive` flag (which the DeepWiki front end already sends) and an optional `comprehensive` query
@@ -22,8 +24,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from wikismith.server.deps import ServerState, state
+from wikismith.server.deps import ServerState, read_body, state
 from wikismith.server.errors import HTTPProblem
+from wikismith.server.schemas import openapi_body, parse_body
 from wikismith.wiki.store import (
     RepoInfo,
     WikiCacheData,
@@ -36,7 +39,7 @@ from wikismith.wiki.store import (
 )
 
 router = APIRouter(tags=["DeepWiki wiki cache"])
-_NAME_RE = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,200}$")
+_NAME_RE = re.compile(r"(?!\.\.?\Z)[^/\\\x00-\x1f\x7f]{1,200}")  # whole names only: `fullmatch`
 Name = Annotated[str, Query(min_length=1, max_length=200)]
 Variant = Annotated[bool | None, Query(description="true: the comprehensive wiki, false: the concise one")]
 _JSON = "application/json"
@@ -77,7 +80,7 @@ def _language(server: ServerState, language: str) -> str:
 
 def _check_names(**names: str) -> None:
     for field, value in names.items():
-        if not _NAME_RE.match(value):
+        if not _NAME_RE.fullmatch(value):
             raise HTTPProblem(
                 400, f"{field} {value[:80]!r} is not a valid name (no path separators, '..' or control characters)",
                 code="invalid_name", param=field,
@@ -98,14 +101,13 @@ async def get_cache(
     return Response(found.to_json(), media_type=_JSON)
 
 
-@router.post("/api/wiki_cache")
+@router.post("/api/wiki_cache", openapi_extra=openapi_body(WikiCacheRequest))
 async def put_cache(
-    request: Request,
-    body: WikiCacheRequest,
-    authorization_code: Annotated[str | None, Query(max_length=1000)] = None,
+    request: Request, authorization_code: Annotated[str | None, Query(max_length=1000)] = None
 ) -> dict[str, str]:
     server = state(request)
     server.auth.write(request.headers, authorization_code)
+    body = parse_body(WikiCacheRequest, await read_body(request), status=422)
     info = body.repo
     _check_names(owner=info.owner, repo=info.repo, repo_type=info.type, language=body.language)
     data = WikiCacheData(
@@ -148,8 +150,9 @@ async def processed_projects(request: Request) -> Response:
     return Response(orjson.dumps(body), media_type=_JSON)
 
 
-@router.post("/export/wiki")
-async def export_wiki(body: WikiExportRequest) -> Response:
+@router.post("/export/wiki", openapi_extra=openapi_body(WikiExportRequest))
+async def export_wiki(request: Request) -> Response:
+    body = parse_body(WikiExportRequest, await read_body(request), status=422)
     filename = export_filename(body.repo_url, body.format)
     if body.format == "markdown":
         content, media = export_markdown(body.repo_url, body.pages), "text/markdown"
