@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.emulator import Emulator
+from tests.support.scripted import ScriptedModel
 from wikismith.config.models import AppConfig, ResolvedProvider, load_config
 from wikismith.llm.base import ChatModel
 from wikismith.llm.types import ChatRequest, GenerationParams, Message
@@ -21,6 +22,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "big": {"context_window": 100_000},
     "m": {"temperature": 0.3},
 }
+FAST = RetryPolicy(max_attempts=1)
 
 
 def write_config(
@@ -66,6 +68,13 @@ def factory_for(models: Mapping[str, ChatModel]) -> Callable[[ResolvedProvider],
         return models[provider.id]
 
     return create
+
+
+def scripted(config: AppConfig, **kw: Any) -> tuple[Router, dict[str, ScriptedModel]]:
+    """A router over one `ScriptedModel` per configured provider (one try per target unless `policy` says)."""
+    models = {pid: ScriptedModel() for pid in config.generator.providers}
+    router = Router(config, client_factory=factory_for(models), policy=kw.pop("policy", FAST), **kw)
+    return router, models
 
 
 def ask(model: str, text: str = "hello", **kw: Any) -> ChatRequest:

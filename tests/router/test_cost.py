@@ -98,6 +98,19 @@ def test_tag_budget_applies_only_to_that_tag() -> None:
         budgets.check("wiki", 0.01)
 
 
+def test_a_reservation_holds_its_estimate_until_released() -> None:
+    budgets = Budgets([Budget(1.0, "day"), Budget(0.5, "day", "wiki")])
+    held = budgets.check("wiki", 0.4)
+    with pytest.raises(BudgetExceeded, match="in flight"):
+        budgets.check("wiki", 0.2)  # the tag's budget: 0.4 held + 0.2 > 0.5
+    budgets.check("chat", 0.5)  # the overall budget holds 0.4 + 0.5; the tag's budget does not apply
+    budgets.release(held)
+    budgets.release(held)  # a second release is no second refund
+    with pytest.raises(BudgetExceeded):
+        budgets.check("chat", 0.6)  # 0.5 still held by the unreleased "chat" call
+    budgets.check("wiki", 0.5)
+
+
 def test_budget_is_seeded_from_the_ledger(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "usage.sqlite3")
     ledger.record(record(0.75))  # no running loop: written at once

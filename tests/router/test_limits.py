@@ -15,6 +15,7 @@ from tests.support.emulator import Emulator, Reply
 from wikismith.config.models import Limits, ModelTarget, ResolvedProvider, Timeouts
 from wikismith.llm.errors import RateLimited
 from wikismith.llm.events import collect
+from wikismith.llm.types import Usage
 from wikismith.router import Router
 from wikismith.router.limits import FREE_MODEL_RPM, Limiter
 
@@ -166,3 +167,32 @@ async def test_a_streamed_answer_is_settled_too(make_router: Callable[..., Route
     await collect(router.stream(ask("a/m1")))
     await router.complete(ask("a/m1"))
     assert router.limiter.stats["a"].waits == 1
+
+
+async def test_a_settled_saving_leaves_the_window_with_the_estimate_it_corrects() -> None:
+    limiter = Limiter(window=0.6)
+    t = target(Limits(tokens_per_minute=1000))
+    async with limiter.slot(t, 900, timeout=1) as admitted:
+        await asyncio.sleep(0.3)  # the call takes a while and really spends 20 tokens
+    limiter.settle(admitted, Usage(prompt_tokens=10, completion_tokens=10, total_tokens=20))
+    await asyncio.sleep(0.35)  # the 900-token estimate has left the window: so must the 880 it was over
+    async with limiter.slot(t, 900, timeout=1):
+        pass
+    with pytest.raises(RateLimited):  # 900 + 900 in one window
+        async with limiter.slot(t, 900, timeout=0.1):
+            pass
+
+
+async def test_a_saving_settled_after_its_estimate_left_the_window_changes_nothing() -> None:
+    limiter = Limiter(window=0.5)
+    t = target(Limits(tokens_per_minute=1000))
+    async with limiter.slot(t, 900, timeout=1) as admitted:
+        await asyncio.sleep(0.55)  # a call longer than the window: its estimate is gone when it ends
+    async with limiter.slot(t, 100, timeout=1):
+        pass
+    limiter.settle(admitted, Usage(prompt_tokens=10, completion_tokens=10, total_tokens=20))
+    async with limiter.slot(t, 900, timeout=1):  # 100 + 900: the window is full
+        pass
+    with pytest.raises(RateLimited):
+        async with limiter.slot(t, 100, timeout=0.05):
+            pass

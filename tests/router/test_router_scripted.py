@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.router.conftest import ask, factory_for
-from tests.support.scripted import ScriptedModel, answer
+from tests.router.conftest import ask, scripted
+from tests.support.scripted import answer
 from wikismith.config.models import AppConfig, ConfigError
 from wikismith.llm.base import ChatModel
 from wikismith.llm.errors import (
@@ -34,19 +34,11 @@ from wikismith.llm.errors import (
 )
 from wikismith.llm.events import Finish, Routed, TextDelta, UsageReport, collect
 from wikismith.llm.types import GenerationParams, Usage
-from wikismith.router import Router
 from wikismith.router.breaker import CircuitBreaker
 from wikismith.router.cost import Budget, Budgets, Ledger
 from wikismith.router.retry import RetryPolicy
 
 MakeConfig = Callable[..., AppConfig]
-FAST = RetryPolicy(max_attempts=1)
-
-
-def scripted(config: AppConfig, **kw: object) -> tuple[Router, dict[str, ScriptedModel]]:
-    models = {pid: ScriptedModel() for pid in config.generator.providers}
-    router = Router(config, client_factory=factory_for(models), policy=kw.pop("policy", FAST), **kw)  # type: ignore[arg-type]
-    return router, models
 
 
 @pytest.mark.parametrize(

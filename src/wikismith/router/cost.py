@@ -270,27 +270,58 @@ def parse_budgets(spec: str) -> list[Budget]:
 
 @dataclass
 class Budgets:
-    """Spending so far per (period, tag), seeded from the ledger on first use and kept in memory."""
+    """Spending so far per (period, tag), seeded from the ledger on first use and kept in memory, and the
+    worst case of the calls in flight, held until they end (so that concurrent calls cannot overspend)."""
 
     budgets: list[Budget]
     ledger: Ledger | None = None
     _spent: dict[tuple[str, str | None], float] = field(default_factory=dict)
     _periods: tuple[str, str] | None = None
+    # Held per budget: (amount, calls). Not reset with the period: a call in flight still ends, and is paid, in
+    # the new one. The count lets the last release put the amount back to exactly 0, free of float drift.
+    _held: dict[tuple[str, str | None], tuple[float, int]] = field(default_factory=dict)
+    _holds: dict[int, tuple[list[tuple[str, str | None]], float]] = field(default_factory=dict)  # by ticket
+    _tickets: int = 0
 
-    def check(self, tag: str | None, estimate: float, now: float | None = None) -> None:
+    def check(self, tag: str | None, estimate: float, now: float | None = None) -> int:
+        """Refuse with `BudgetExceeded` when what is spent, what the calls in flight may still spend and
+        `estimate` would pass a budget that applies to `tag`; else hold `estimate` against each of them and
+        return a ticket for `release()`, which the caller must reach however the call ends."""
         if not self.budgets:
-            return
+            return 0
         self._roll(now or time.time())
+        keys = []
         for budget in self.budgets:
             if budget.tag is not None and budget.tag != tag:
                 continue
-            spent = self._spent.get((budget.period, budget.tag), 0.0)
-            if spent + estimate > budget.limit:
+            key = (budget.period, budget.tag)
+            spent = self._spent.get(key, 0.0)
+            held = self._held.get(key, (0.0, 0))[0]
+            if spent + held + estimate > budget.limit:
+                in_flight = f", ${held:.4f} held by calls in flight" if held else ""
                 raise BudgetExceeded(
                     f"refused before sending: the {budget.describe()} would be exceeded "
-                    f"(spent ${spent:.4f}, this call up to ${estimate:.4f})",
-                    metadata={"limit": budget.limit, "spent": spent, "period": budget.period, "tag": budget.tag},
+                    f"(spent ${spent:.4f}{in_flight}, this call up to ${estimate:.4f})",
+                    metadata=dict(limit=budget.limit, spent=spent, held=held, period=budget.period, tag=budget.tag),
                 )
+            keys.append(key)
+        for key in keys:
+            amount, calls = self._held.get(key, (0.0, 0))
+            self._held[key] = (amount + estimate, calls + 1)
+        self._tickets += 1
+        self._holds[self._tickets] = (keys, estimate)
+        return self._tickets
+
+    def release(self, ticket: int) -> None:
+        """The call that `check()` gave `ticket` has ended: its hold goes (its real cost, if any, is `add`ed).
+        Releasing a ticket twice releases it once."""
+        keys, estimate = self._holds.pop(ticket, ([], 0.0))
+        for key in keys:
+            amount, calls = self._held[key]
+            if calls == 1:
+                del self._held[key]
+            else:
+                self._held[key] = (amount - estimate, calls - 1)
 
     def add(self, tag: str | None, cost: float | None, now: float | None = None) -> None:
         if not self.budgets or not cost:

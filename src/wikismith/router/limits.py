@@ -5,9 +5,9 @@ Limits come from `ResolvedProvider.limits` (generator.json `providers.{id}.limit
 (shared/openrouter-api.md §11), unless the provider sets its own RPM.
 
 Tokens are metered by an estimate before the call (prompt + max_tokens) and settled with the provider's reported
-usage after it (`settle`). Waiting for a slot is logged and counted (`Limiter.stats`, `snapshot()`), and bounded:
-when the wait would pass the call's deadline the limiter raises `RateLimited` (with `retry_after`) instead, so a
-call never hangs on it.
+usage after it (`settle`, given what `slot` yielded). Waiting for a slot is logged and counted (`Limiter.stats`,
+`snapshot()`), and bounded: when the wait would pass the call's deadline the limiter raises `RateLimited` (with
+`retry_after`) instead, so a call never hangs on it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,25 @@ class LimitStats:
     refused: int = 0
 
 
+@dataclass(slots=True)
+class _Spend:
+    """One call's tokens in one bucket's TPM window (lowered in place when the call turns out to spend less)."""
+
+    stamp: float
+    tokens: int
+    counted: bool = True  # still in the window's sum (False once aged out)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What `Limiter.slot` admitted a call with: its TPM entries, for `Limiter.settle` to correct."""
+
+    spends: tuple[tuple[_Bucket, _Spend], ...] = ()
+
+
+_NOTHING_ADMITTED = Admission()  # no TPM limit: nothing to settle
+
+
 class _Bucket:
     def __init__(self, key: str, limits: Limits, window: float = _WINDOW) -> None:
         self.key = key
@@ -46,33 +65,50 @@ class _Bucket:
         self.tpm = limits.tokens_per_minute
         self.semaphore = asyncio.Semaphore(limits.max_concurrent) if limits.max_concurrent else None
         self.requests: deque[float] = deque()
-        self.tokens: deque[tuple[float, int]] = deque()
+        self.tokens: deque[_Spend] = deque()
         self.token_sum = 0
 
     def wait_needed(self, now: float, tokens: int) -> float:
         """Seconds until one more request of `tokens` fits both windows (0: it fits now)."""
         while self.requests and self.requests[0] <= now - self.window:
             self.requests.popleft()
-        while self.tokens and self.tokens[0][0] <= now - self.window:
-            self.token_sum -= self.tokens.popleft()[1]
+        while self.tokens and self.tokens[0].stamp <= now - self.window:
+            gone = self.tokens.popleft()
+            self.token_sum -= gone.tokens
+            gone.counted = False
         wait = 0.0
         if self.rpm is not None and len(self.requests) >= self.rpm:
             wait = self.requests[len(self.requests) - self.rpm] + self.window - now
         if self.tpm is not None and self.tokens and self.token_sum + min(tokens, self.tpm) > self.tpm:
             excess = self.token_sum + min(tokens, self.tpm) - self.tpm
-            for stamp, spent in self.tokens:
-                excess -= spent
+            for spend in self.tokens:
+                excess -= spend.tokens
                 if excess <= 0:
-                    wait = max(wait, stamp + self.window - now)
+                    wait = max(wait, spend.stamp + self.window - now)
                     break
         return max(0.0, wait)
 
-    def record(self, now: float, tokens: int) -> None:
+    def record(self, now: float, tokens: int) -> _Spend | None:
         if self.rpm is not None:
             self.requests.append(now)
-        if self.tpm is not None:
-            self.tokens.append((now, tokens))
-            self.token_sum += tokens
+        if self.tpm is None:
+            return None
+        spend = _Spend(now, tokens)
+        self.tokens.append(spend)
+        self.token_sum += tokens
+        return spend
+
+    def settle(self, spend: _Spend, tokens: int, now: float) -> None:
+        """Count `tokens` (what the call really spent) instead of what `spend` was admitted with. A saving is
+        taken off that entry, so it leaves the window with it (a separate negative entry would outlive the
+        estimate and let the window over-admit); an excess is counted from now, when it is known."""
+        delta = tokens - spend.tokens
+        if delta < 0 and spend.counted:
+            spend.tokens = tokens
+            self.token_sum += delta
+        elif delta > 0:
+            self.tokens.append(_Spend(now, delta))
+            self.token_sum += delta
 
 
 @dataclass(slots=True)
@@ -84,13 +120,14 @@ class Limiter:
     window: float = _WINDOW
     _buckets: dict[str, list[_Bucket]] = field(default_factory=dict)
 
-    def slot(self, target: ModelTarget, tokens: int, timeout: float) -> AbstractAsyncContextManager[None]:
-        """An async context holding one request slot for `target`; `tokens` is its estimated size."""
+    def slot(self, target: ModelTarget, tokens: int, timeout: float) -> AbstractAsyncContextManager[Admission]:
+        """An async context holding one request slot for `target`; `tokens` is its estimated size. It yields the
+        `Admission` to hand to `settle` once the call's real usage is known."""
         buckets = self._buckets.get(target.provider.id if not target.model.endswith(":free") else target.name)
         if buckets is None:
             buckets = self._make(target)
         if not buckets:
-            return contextlib.nullcontext()
+            return contextlib.nullcontext(_NOTHING_ADMITTED)
         return self._hold(buckets, tokens, timeout)
 
     def _make(self, target: ModelTarget) -> list[_Bucket]:
@@ -111,7 +148,7 @@ class Limiter:
         return self._buckets[target.name]
 
     @contextlib.asynccontextmanager
-    async def _hold(self, buckets: list[_Bucket], tokens: int, timeout: float) -> AsyncIterator[None]:
+    async def _hold(self, buckets: list[_Bucket], tokens: int, timeout: float) -> AsyncIterator[Admission]:
         deadline = time.monotonic() + timeout
         held: list[asyncio.Semaphore] = []
         try:
@@ -119,8 +156,7 @@ class Limiter:
                 if bucket.semaphore is not None:
                     await self._acquire(bucket, bucket.semaphore, deadline)
                     held.append(bucket.semaphore)
-            await self._admit(buckets, tokens, deadline)
-            yield
+            yield await self._admit(buckets, tokens, deadline)
         finally:
             for semaphore in held:
                 semaphore.release()
@@ -142,15 +178,18 @@ class Limiter:
             ) from None
         self._count_wait(bucket.key, time.monotonic() - started)
 
-    async def _admit(self, buckets: list[_Bucket], tokens: int, deadline: float) -> None:
+    async def _admit(self, buckets: list[_Bucket], tokens: int, deadline: float) -> Admission:
         while True:
             now = time.monotonic()
             waits = [(b.wait_needed(now, tokens), b) for b in buckets]
             wait, bucket = max(waits, key=lambda pair: pair[0])
             if wait <= 0:
+                spends = []
                 for b in buckets:
-                    b.record(now, tokens)
-                return
+                    spend = b.record(now, tokens)
+                    if spend is not None:
+                        spends.append((b, spend))
+                return Admission(tuple(spends))
             if now + wait > deadline:
                 self._stat(bucket.key).refused += 1
                 raise RateLimited(
@@ -162,18 +201,15 @@ class Limiter:
             self._count_wait(bucket.key, wait)
             await asyncio.sleep(wait)
 
-    def settle(self, target: ModelTarget, estimated: int, usage: Usage | None) -> None:
+    def settle(self, admission: Admission, usage: Usage | None) -> None:
         """Count what a finished call really spent (the provider's usage) against TPM instead of its estimate,
-        so that answers without `max_tokens` are metered too."""
-        buckets = self._buckets.get(target.name if target.model.endswith(":free") else target.provider.id)
-        if not buckets or usage is None:
+        so that answers without `max_tokens` are metered too. `admission` is what its `slot` yielded."""
+        if not admission.spends or usage is None:
             return
-        delta = usage.prompt_tokens + usage.completion_tokens - estimated
+        tokens = usage.prompt_tokens + usage.completion_tokens
         now = time.monotonic()
-        for bucket in buckets:
-            if bucket.tpm is not None and delta:
-                bucket.tokens.append((now, delta))
-                bucket.token_sum += delta
+        for bucket, spend in admission.spends:
+            bucket.settle(spend, tokens, now)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Counters per bucket (`waits`, `wait_seconds`, `refused`), e.g. for a metrics endpoint."""

@@ -20,8 +20,8 @@ from wikismith.llm.errors import InsufficientCredits, LLMError
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """`max_attempts` counts every try of a route (the first one included); `deadline` bounds the whole call,
-    waiting included. `initial`/`cap` are openai-python's figures (0.5 s, 8 s)."""
+    """`max_attempts` counts the tries of each target of a route (the first one included); `deadline` bounds
+    the whole call, waiting included. `initial`/`cap` are openai-python's figures (0.5 s, 8 s)."""
 
     max_attempts: int = 3
     deadline: float = 60.0

@@ -2,8 +2,10 @@
 
 The router walks the targets in order (a "round"); a failure whose class says `try_next_target` moves on to
 the next target at once; when a round ends without an answer, the call waits as `RetryPolicy` says and starts
-another round over the targets that may still succeed. An error that is the caller's to fix (`try_next_target`
-and `retryable` both false: 400, 401, 403) ends the call at once.
+another round over the targets that may still succeed. Each target's tries are its own: a round in which it was
+skipped (waiting out its Retry-After, or its circuit open) does not count against its attempts, and its wait
+comes from its latest error alone. An error that is the caller's to fix (`try_next_target` and `retryable` both
+false: 400, 401, 403) ends the call at once.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ class RouteState:
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[LLMError] = field(default_factory=list)
     dead: set[str] = field(default_factory=set)
-    round: int = 0
+    round: int = 0  # rounds passed, for the log; a target's attempts are counted in `tries`
+    tries: dict[str, int] = field(default_factory=dict)  # failed tries per target
     last_error: dict[str, LLMError] = field(default_factory=dict)
-    not_before: dict[str, float] = field(default_factory=dict)  # monotonic time a Retry-After allows
+    not_before: dict[str, float] = field(default_factory=dict)  # when its latest error's Retry-After allows
 
     @property
     def elapsed(self) -> float:
@@ -90,6 +93,8 @@ class RouteState:
         self.last_error[target.name] = error
         if error.retry_after is not None:
             self.not_before[target.name] = time.monotonic() + error.retry_after
+        else:  # an earlier Retry-After says nothing about this failure: it is backed off instead
+            self.not_before.pop(target.name, None)
         if not retry:
             self.dead.add(target.name)
         if isinstance(error, ContextTooLong):
@@ -131,15 +136,19 @@ class RouteState:
         await asyncio.sleep(delay)
 
     def _wait(self, name: str, now: float) -> float | None:
+        """Seconds until `name` may be tried again, from its latest error: what is left of that error's
+        Retry-After, else the backoff after as many tries as it has had. None: not again in this call."""
         error = self.last_error.get(name)
         if error is None:  # skipped this round (open circuit): wait for it to cool down
             return self.breaker.wait(name) or None
-        delay = self.policy.delay(error, self.round, self.elapsed)
+        # elapsed=0: the policy rules on retrying and attempts; the deadline is checked on the real wait below
+        delay = self.policy.delay(error, self.tries[name] - 1)
         if delay is None:
             return None
         if name in self.not_before:
             delay = max(0.0, self.not_before[name] - now)
-        return max(delay, self.breaker.wait(name))
+        delay = max(delay, self.breaker.wait(name))
+        return None if self.elapsed + delay > self.policy.deadline else delay
 
     def give_up(self) -> LLMError:
         """The error for the caller: the last error itself when every attempt failed the same way (so a
@@ -177,6 +186,7 @@ class RouteState:
         return min((w for w in waits if w > 0), default=None)
 
     def _record_failure(self, target: Target, error: LLMError, latency: float) -> None:
+        self.tries[target.name] = self.tries.get(target.name, 0) + 1
         self.attempts.append(
             Attempt(
                 target=target.name,

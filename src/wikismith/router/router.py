@@ -116,16 +116,19 @@ class Router:
             while True:
                 for target in state.live():
                     provider_request = self._provider_request(request, plan, target, "")
-                    self._check_budget(request, target, state)
+                    held = self._hold_budget(request, target, state)
                     started = time.perf_counter()
                     try:
-                        async with self.limiter.slot(target.target, estimate, state.remaining()):
+                        async with self.limiter.slot(target.target, estimate, state.remaining()) as admitted:
                             response = await self.client(target.target.provider).complete(provider_request)
-                        self.limiter.settle(target.target, estimate, response.usage)
+                        self.limiter.settle(admitted, response.usage)
                         check_answer(response, target)
                     except LLMError as error:
                         state.fail(target, error, time.perf_counter() - started)
                         continue
+                    finally:  # however the attempt ended; its real cost is added next, with no await between
+                        if held is not None:
+                            self._release_budget(held)
                     return self._answered(request, plan, target, state, response, time.perf_counter() - started)
                 await state.next_round()
         except LLMError as error:
@@ -310,11 +313,17 @@ class Router:
             warned=self._warned,
         )
 
-    def _check_budget(self, request: ChatRequest, target: Target, state: RouteState) -> None:
+    def _hold_budget(self, request: ChatRequest, target: Target, state: RouteState) -> int | None:
+        """Refuse an attempt the budgets cannot afford at worst, else hold its worst case against them until
+        `_release_budget` (None: no budgets, nothing held)."""
         if self.budgets is None or not self.budgets.budgets:
-            return
+            return None
         estimate = worst_case_cost(target.info, state.count_prompt(), request.params.max_tokens)
-        self.budgets.check(request.tag, estimate)
+        return self.budgets.check(request.tag, estimate)
+
+    def _release_budget(self, held: int) -> None:
+        if self.budgets is not None:
+            self.budgets.release(held)
 
     def _answered(
         self, request: ChatRequest, plan: _Plan, target: Target, state: RouteState, response: ChatResponse, took: float
@@ -381,11 +390,11 @@ class Router:
             while True:
                 for target in state.live():
                     provider_request = self._provider_request(request, plan, target, "".join(sent))
-                    self._check_budget(request, target, state)
+                    held = self._hold_budget(request, target, state)
                     started = time.perf_counter()
                     run = StreamRun(target, sent)
                     try:
-                        async with self.limiter.slot(target.target, estimate, state.remaining()):
+                        async with self.limiter.slot(target.target, estimate, state.remaining()) as admitted:
                             upstream = _batches(self.client(target.target.provider), provider_request)
                             try:
                                 async for batch in upstream:
@@ -408,8 +417,11 @@ class Router:
                             continue
                         cause = error.cause if isinstance(error, StreamError) and error.cause else error
                         raise StreamError(cause.message, partial_text="".join(sent), cause=cause) from error
+                    finally:  # also when the reader closes the stream early or the call is cancelled
+                        if held is not None:
+                            self._release_budget(held)
                     took = time.perf_counter() - started
-                    self.limiter.settle(target.target, estimate, run.usage)
+                    self.limiter.settle(admitted, run.usage)
                     name = self._served_name(plan, target, run.model)
                     attempts = state.succeed(target, took)
                     self.latency.observe(target.name, took)
