@@ -64,16 +64,18 @@ def is_sensitive(name: str) -> bool:
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of a headers/config mapping with sensitive keys masked and every string value redacted
     (nested mappings and lists included)."""
-    return {key: MASK if is_sensitive(str(key)) and value else _redact_value(value) for key, value in data.items()}
+    return {key: MASK if is_sensitive(str(key)) and value else redact_value(value) for key, value in data.items()}
 
 
-def _redact_value(value: Any) -> Any:
+def redact_value(value: Any) -> Any:
+    """`value` with strings redacted and mappings masked as `redact_mapping` does, lists and tuples walked;
+    anything else is returned as it is."""
     if isinstance(value, Mapping):
         return redact_mapping(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, list | tuple):
-        return type(value)(_redact_value(v) for v in value)
+        return type(value)(redact_value(v) for v in value)
     return value
 
 

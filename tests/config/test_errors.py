@@ -24,6 +24,13 @@ def test_malformed_json_names_the_file_line_and_column(load: LoadFn, config_dir:
     assert "line 2" in str(error)
 
 
+def test_a_config_file_that_is_not_utf8_is_a_config_error(config_dir: Path) -> None:
+    (config_dir / "generator.json").write_bytes(b'{"default_provider": "caf\xe9"}')
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        load_config(config_dir, {})
+    assert info.value.file == str(config_dir / "generator.json")
+
+
 def test_a_wrong_type_names_the_json_path_and_the_value(load: LoadFn) -> None:
     error = raised(load, generator(x=provider(default_model=3)))
     assert error.path == "providers.x.default_model"
@@ -129,3 +136,38 @@ def test_a_literal_key_in_a_wrongly_typed_entry_is_not_echoed(load: LoadFn) -> N
     assert error.path == "providers.x.headers" and secret not in str(error)
     bad_key = raised(load, generator(x=provider(api_key={"value": secret})))
     assert bad_key.path == "providers.x.api_key" and secret not in str(bad_key)
+
+
+GOOGLE_STYLE_KEY = "AIzaSyD-EXAMPLEexample0123456789abcdEF"  # no `sk-` shape, never registered
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        ({"key": GOOGLE_STYLE_KEY}, "providers.x.key"),
+        ({"query_params": {"key": [GOOGLE_STYLE_KEY]}}, "providers.x.query_params.key"),
+        ({"headers": [{"X-Goog-Api-Key": GOOGLE_STYLE_KEY}]}, "providers.x.headers"),
+    ],
+    ids=["misplaced-key", "query-key-list", "headers-as-list"],
+)
+def test_a_key_in_a_misplaced_or_mistyped_entry_is_not_echoed(load: LoadFn, spec: dict[str, Any], path: str) -> None:
+    error = raised(load, generator(x=provider(**spec)))
+    assert error.path == path and GOOGLE_STYLE_KEY not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("spec", "env", "named"),
+    [
+        ({"api_key_env": "VENDOR_KEY"}, {"VENDOR_KEY": "abc\ndef-0123456789"}, "VENDOR_KEY"),
+        ({"api_key": "${VENDOR_KEY}"}, {"VENDOR_KEY": "abc\x00def-0123456789"}, "providers.x.api_key"),
+        ({"headers": {"X-Goog-Api-Key": "${G}"}}, {"G": "abc\r\ndef-0123456789"}, "providers.x.headers.X-Goog-Api-Key"),
+    ],
+    ids=["api_key_env", "api_key", "header"],
+)
+def test_a_line_break_inside_a_key_is_a_config_error_that_hides_the_key(
+    load: LoadFn, spec: dict[str, Any], env: dict[str, str], named: str
+) -> None:
+    config = load(generator(x=provider(**spec)), env=env)
+    with pytest.raises(ConfigError, match="line break") as info:
+        config.provider("x")
+    assert named in str(info.value) and "0123456789" not in str(info.value)

@@ -212,3 +212,29 @@ def test_deepwiki_shaped_embedder_repo_and_lang_files_are_accepted(load: LoadFn)
     assert config.embedder.text_splitter.chunk_overlap == 100
     assert config.repo.file_filters.excluded_dirs == ["./.venv/", "./node_modules/"]
     assert config.lang.supported_languages["ja"] == "Japanese (日本語)"
+
+
+def test_whitespace_around_a_key_or_header_value_is_dropped(load: LoadFn) -> None:
+    """A `.env` file with CRLF line ends, or `echo key > file`, leaves a line break no key ever holds."""
+    spec = provider(api_key_env="MY_KEY", headers={"X-Team": "${TEAM}"}, query_params={"key": "${Q}"})
+    env = {"MY_KEY": " key-from-env-123\r\n", "TEAM": "docs\n", "Q": "query-key-456\n"}
+    resolved = load(generator(x=spec), env=env).provider("x")
+    assert resolved.api_key is not None and resolved.api_key.get_secret_value() == "key-from-env-123"
+    assert resolved.headers == {"X-Team": "docs"} and resolved.query_params == {"key": "query-key-456"}
+
+
+def test_a_literal_key_or_secret_header_is_not_shown_in_config_reprs(load: LoadFn) -> None:
+    key = "AIzaSyD-EXAMPLEexample0123456789abcdEF"  # a Google-style key: no `sk-` shape to catch it by
+    spec = provider(
+        api_key=key,
+        headers={"X-Goog-Api-Key": key, "X-Title": "wikismith"},
+        query_params={"key": key},
+        base_url="https://alice:pw-0123456789@h/v1",
+    )
+    embedder = {"embedder": {"client_class": "OpenAIClient", "initialize_kwargs": {"api_key": key}}}
+    config = load(generator(x=spec), embedder=embedder)
+    config.provider("x")  # registers the key, which must not be what keeps it out
+    for shown in (repr(config), str(config.generator), repr(config.generator.providers["x"]), str(config.embedder)):
+        assert key not in shown and "pw-0123456789" not in shown
+    assert "X-Title': 'wikismith'" in repr(config.generator)  # what is not secret is still shown
+    assert config.provider("x").api_key is not None and config.provider("x").api_key.get_secret_value() == key

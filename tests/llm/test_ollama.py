@@ -6,9 +6,11 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from yarl import URL
 
 from tests.llm.conftest import ask, provider
 from tests.support.emulator import Emulator, Reply, error, mid_stream_error
+from wikismith.config.models import ConfigError
 from wikismith.llm import errors
 from wikismith.llm.events import Finish, TextDelta, UsageReport, collect
 from wikismith.llm.providers import create_client
@@ -87,10 +89,21 @@ async def test_embed(client: OllamaClient, emulator: Emulator) -> None:
         ("example.com:8080", "http://example.com:8080"),
         ("https://ollama.example.com", "https://ollama.example.com:443"),
         ("http://localhost:11434/", "http://localhost:11434"),
+        ("http://[::1]:11434", "http://[::1]:11434"),
+        ("[::1]:11434", "http://[::1]:11434"),
+        ("[::1]", "http://[::1]:11434"),
+        ("[::]:8080", "http://[::1]:8080"),
+        ("https://[fd00::5]/ollama/", "https://[fd00::5]:443/ollama"),
     ],
 )
 def test_ollama_host_forms(value: str | None, url: str) -> None:
     assert normalise_host(value) == url
+    assert URL(url + "/api/chat").host is not None  # what aiohttp will parse
+
+
+def test_an_ollama_host_with_a_bad_port_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="port"):
+        normalise_host("localhost:11434x")
 
 
 def _with(part: dict[str, object]) -> ChatRequest:

@@ -42,6 +42,8 @@ ERROR_CASES = [
     (error(413, "Payload too large"), errors.PayloadTooLarge),
     (error(422, "Unprocessable"), errors.Unprocessable),
     (error(429, "Rate limit exceeded"), errors.RateLimited),
+    # OpenAI's 429 for an exhausted balance: a billing problem, not worth retrying on the same key.
+    (error(429, "You exceeded your current quota", code="insufficient_quota"), errors.InsufficientCredits),
     (error(500, "Internal Server Error"), errors.UpstreamError),
     (error(502, "Provider returned error", metadata={"error_type": "provider_unavailable"}), errors.UpstreamError),
     (error(503, "No provider available", metadata={"error_type": "provider_overloaded"}), errors.Unavailable),
@@ -79,6 +81,16 @@ async def test_retry_after_http_date_is_parsed(client: OpenAICompatClient, emula
     with pytest.raises(errors.Unavailable) as info:
         await client.complete(ask("m"))
     assert info.value.retry_after is not None and info.value.retry_after > 1e6
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400"])
+async def test_a_retry_after_that_is_no_number_of_seconds_is_ignored(
+    client: OpenAICompatClient, emulator: Emulator, value: str
+) -> None:
+    emulator.script("m", error(429, "slow down", retry_after=value))
+    with pytest.raises(errors.RateLimited) as info:
+        await client.complete(ask("m"))
+    assert info.value.retry_after is None
 
 
 async def test_402_with_and_without_retry_after(client: OpenAICompatClient, emulator: Emulator) -> None:
@@ -180,8 +192,12 @@ async def test_pool_is_reused_across_calls(client: OpenAICompatClient) -> None:
     assert client.http.session() is session
 
 
-def test_openai_hosts_get_max_completion_tokens() -> None:
-    client = OpenAICompatClient(provider("openai_compat", "https://api.openai.com/v1"))
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://api.openai.com/v1", "https://api.openai.com:443/v1", "https://my-res.OpenAI.Azure.com/openai/v1"],
+)
+def test_openai_hosts_get_max_completion_tokens(base_url: str) -> None:
+    client = OpenAICompatClient(provider("openai_compat", base_url))
     body = client.body(ask("o3", params=GenerationParams(max_tokens=10)), stream=False)
     assert body["max_completion_tokens"] == 10 and "max_tokens" not in body
 

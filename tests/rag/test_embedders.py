@@ -137,3 +137,17 @@ def test_an_unknown_precision_is_a_config_error(make_config: Callable[..., AppCo
     }
     with pytest.raises(ConfigError, match="precision"):
         create_embedder(make_config(embedder=entries))
+
+
+def test_a_password_in_the_embedder_url_is_not_in_its_id(make_config: Callable[..., AppConfig]) -> None:
+    """The id names index directories and manifests, and is logged."""
+    entries: dict[str, Any] = {
+        "default": "proxy",
+        "embedder_proxy": {
+            "client_class": "OpenAIClient",
+            "initialize_kwargs": {"api_key": "k-123456", "base_url": "http://alice:pw-secret-123@127.0.0.1:9/v1"},
+            "model_kwargs": {"model": "text-embedding-3-small"},
+        },
+    }
+    embedder = create_embedder(make_config(embedder=entries))
+    assert embedder.id == "openai_compat:127.0.0.1:9/text-embedding-3-small"

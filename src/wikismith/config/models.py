@@ -6,13 +6,15 @@ error only when the provider (or embedder) that holds it is used, so a missing A
 
 Every problem is one `ConfigError` naming the file, the JSON path and what was expected. An unknown model is an
 error unless its provider allows custom models: it is never silently replaced by the default (DeepWiki does).
+Neither an error nor the repr of a loaded file shows a key: literal `api_key`s are `SecretStr`, and the models
+that may hold one elsewhere (headers, query parameters, embedder kwargs) show those values redacted.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,10 +22,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from wikismith.redact import MASK, is_sensitive, redact, redact_mapping, register_secret
+from wikismith.redact import MASK, is_sensitive, redact, redact_mapping, redact_value, register_secret
 
 _M = TypeVar("_M", bound=BaseModel)
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What no key or header value may hold and aiohttp refuses to send: C0 control characters but tab, and DEL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ConfigError(Exception):
@@ -37,6 +41,15 @@ class ConfigError(Exception):
 
 
 # --- file schemas (pydantic) ------------------------------------------------------------------------------
+
+
+class _RedactedRepr(BaseModel):
+    """A schema whose repr/str (and so every repr holding it) shows mappings with sensitive names masked
+    (`headers`, `query_params`, `initialize_kwargs`) and strings redacted (`user:pw@` in a base URL)."""
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_value(value)
 
 
 class Timeouts(BaseModel):
@@ -58,7 +71,7 @@ class Limits(BaseModel):
     max_concurrent: int | None = Field(None, gt=0)
 
 
-class ProviderConfig(BaseModel):
+class ProviderConfig(_RedactedRepr):
     """One entry of `generator.json` `providers` (DeepWiki's keys, plus wikismith's optional extras)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -68,7 +81,7 @@ class ProviderConfig(BaseModel):
     supports_custom_model: bool = Field(False, alias="supportsCustomModel")
     base_url: str | None = None
     api_key_env: str | None = None
-    api_key: str | None = None
+    api_key: SecretStr | None = None  # a literal key, or a `${NAME}` placeholder expanded on use
     api_key_header: str | None = None
     query_params: dict[str, str] = {}
     headers: dict[str, str] = {}
@@ -85,7 +98,7 @@ class GeneratorConfig(BaseModel):
     routes: dict[str, list[str]] = {}
 
 
-class EmbedderEntry(BaseModel):
+class EmbedderEntry(_RedactedRepr):
     """One embedder (DeepWiki's `embedder*` entries): client, batch size, model kwargs, constructor kwargs."""
 
     model_config = ConfigDict(extra="forbid")
@@ -109,7 +122,7 @@ class TextSplitterConfig(BaseModel):
     chunk_overlap: int = Field(50, ge=0)
 
 
-class EmbedderConfig(BaseModel):
+class EmbedderConfig(_RedactedRepr):
     """`embedder.json`: named embedders (`embedder`, `embedder_ollama`, `embedder_local`, …) and the default."""
 
     model_config = ConfigDict(extra="allow")
@@ -232,16 +245,17 @@ class AppConfig:
         file = self.files["generator"]
         client_class = cfg.client_class or self.default_client_for[provider_id]
         base_url = expand(cfg.base_url, self.env, file=file, path=f"{base}.base_url") if cfg.base_url else None
-        key_value: str | None = None
-        if cfg.api_key is not None:
-            key_value = expand(cfg.api_key, self.env, file=file, path=f"{base}.api_key") or None
-        elif cfg.api_key_env:
-            key_value = self.env.get(cfg.api_key_env) or None
+        key_value = self._key(cfg, file, base)
         register_secret(key_value)
-        headers = {k: expand(v, self.env, file=file, path=f"{base}.headers.{k}") for k, v in cfg.headers.items()}
-        query = {
-            k: expand(v, self.env, file=file, path=f"{base}.query_params.{k}") for k, v in cfg.query_params.items()
-        }
+        headers: dict[str, str] = {}
+        for k, v in cfg.headers.items():  # HTTP ignores whitespace around a field value (RFC 9110 §5.5)
+            path = f"{base}.headers.{k}"
+            headers[k] = credential(expand(v, self.env, file=file, path=path), f"header {k!r}", file=file, path=path)
+        query: dict[str, str] = {}
+        for k, v in cfg.query_params.items():
+            path = f"{base}.query_params.{k}"
+            value = expand(v, self.env, file=file, path=path)
+            query[k] = credential(value, f"query parameter {k!r}", file=file, path=path) if is_sensitive(k) else value
         for name, value in (*headers.items(), *query.items()):
             if is_sensitive(name):  # e.g. `"api-key": "${AZURE_OPENAI_API_KEY}"`, Google's `?key=`
                 register_secret(value.removeprefix("Bearer ").strip())
@@ -259,6 +273,18 @@ class AppConfig:
             limits=cfg.limits,
             prompt_cache=cfg.prompt_cache,
         )
+
+    def _key(self, cfg: ProviderConfig, file: str, base: str) -> str | None:
+        """The provider's key: the literal/placeholder `api_key`, else the variable `api_key_env` names."""
+        if cfg.api_key is not None:
+            path = f"{base}.api_key"
+            value = expand(cfg.api_key.get_secret_value(), self.env, file=file, path=path)
+            return credential(value, "the API key", file=file, path=path) or None
+        if cfg.api_key_env:
+            value = self.env.get(cfg.api_key_env) or ""
+            path = f"{base}.api_key_env"
+            return credential(value, f"the API key in {cfg.api_key_env}", file=file, path=path) or None
+        return None
 
     def resolve(self, provider_id: str | None = None, model: str | None = None) -> ModelTarget:
         """`get_model_config` done strictly: the default provider/model when omitted, an error when unknown."""
@@ -304,10 +330,26 @@ def expand(value: str, env: Mapping[str, str], *, file: str, path: str) -> str:
     return _PLACEHOLDER.sub(substitute, value)
 
 
+def credential(value: str, what: str, *, file: str, path: str) -> str:
+    """A key or header value without the whitespace around it; a control character inside is a ConfigError
+    that does not show the value. Stripped, not refused: a line end there is almost always an accident (a `.env`
+    file with CRLF line ends, `echo key > file`) and no key holds one; one inside cannot be meant."""
+    value = value.strip()
+    if CONTROL_CHARACTERS.search(value):
+        raise ConfigError(f"{what} holds a line break or another control character; remove it", file=file, path=path)
+    return value
+
+
 def _read_json(name: str, config_dir: Path | None) -> tuple[Any, str]:
     if config_dir is not None and (config_dir / name).is_file():
         path = config_dir / name
-        text, label = path.read_text(encoding="utf-8"), str(path)
+        label = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte {exc.start}); JSON config files are UTF-8", file=label) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read it: {exc.strerror or exc}", file=label) from None
     else:
         text = resources.files("wikismith.config").joinpath("defaults", name).read_text(encoding="utf-8")
         label = f"<packaged defaults>/{name}"
@@ -325,7 +367,9 @@ def _validate(model: type[_M], data: Any, label: str, prefix: str = "") -> _M:
         path = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "") or "(root)"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         got = first.get("input")
-        got = MASK if is_sensitive(path) else redact_mapping(got) if isinstance(got, Mapping) else got
+        # Each name on the path on its own: `is_sensitive` knows a bare `key` (Google's `?key=`) only as a name.
+        sensitive = any(is_sensitive(str(part)) for part in (prefix, *first["loc"]))
+        got = MASK if sensitive else redact_value(got)
         raise ConfigError(f"{first['msg']}; got {got!r}{more}", file=label, path=path) from None
 
 

@@ -31,6 +31,7 @@ Messages are redacted: no key or token ever appears in `str(error)` or `repr(err
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -276,7 +277,7 @@ _BY_CODE: dict[str, type[StatusError]] = {
     "authentication": AuthError,
     "invalid_api_key": AuthError,
     "payment_required": InsufficientCredits,
-    "insufficient_quota": RateLimited,
+    "insufficient_quota": InsufficientCredits,  # OpenAI sends it with 429, but it is an exhausted balance
     "rate_limit_exceeded": RateLimited,
     "capacity_exhausted": RateLimited,
     "provider_overloaded": Unavailable,
@@ -354,13 +355,13 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     now = time.time() if now is None else now
     if "retry-after-ms" in lower:
         try:
-            return max(0.0, float(lower["retry-after-ms"]) / 1000)
+            return _seconds(float(lower["retry-after-ms"]) / 1000)
         except ValueError:
             pass
     value = lower.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            return _seconds(float(value))
         except ValueError:
             parsed = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
             if parsed is not None:
@@ -371,12 +372,19 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
             stamp = float(reset)
         except ValueError:
             return None
+        if not math.isfinite(stamp):
+            return None
         if stamp > 1e11:  # milliseconds since the epoch (OpenRouter)
             stamp /= 1000
         if stamp > 1e9:
             return max(0.0, stamp - now)
         return max(0.0, stamp)  # some providers send seconds-until-reset
     return None
+
+
+def _seconds(value: float) -> float | None:
+    """A wait in seconds, or None for `inf`/`nan` (which `float()` takes, and no wait can be)."""
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def _looks_like_date(value: str) -> bool:

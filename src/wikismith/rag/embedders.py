@@ -166,7 +166,8 @@ class RemoteEmbedder:
 
     @property
     def id(self) -> str:
-        host = urlsplit(self._provider.base_url or "").netloc
+        # No `user:password@`: the id is written to index manifests and directory names, and logged.
+        host = urlsplit(self._provider.base_url or "").netloc.rpartition("@")[2]
         suffix = f"@{self._dimensions}" if self._dimensions else ""
         return f"{self._provider.kind}:{host}/{self.model}{suffix}"
 

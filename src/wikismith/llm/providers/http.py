@@ -7,6 +7,8 @@ waits at most `min(idle, time left of total)`; which one expired is said in the 
 A status >= 400 becomes the typed error of `llm.errors.error_for_status` (body and `Retry-After` parsed).
 Connection failures become `TransportError`. Nothing here retries: that is the router's job. Messages pass
 through `redact()` (in `LLMError`), and the request headers (which hold the key) are never put in a message.
+Messages name the host as `display_host()` gives it: never the user info of the base URL (a proxy's password).
+A request aiohttp refuses to build (a `ValueError`) becomes a `ConfigError` saying which setting is wrong.
 """
 
 from __future__ import annotations
@@ -21,11 +23,29 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from wikismith.config.models import ConfigError, ResolvedProvider
+from wikismith.config.models import CONTROL_CHARACTERS, ConfigError, ResolvedProvider
 from wikismith.deadline import Deadline
 from wikismith.llm.errors import ClientTimeout, LLMError, StatusError, TransportError, UpstreamError, error_for_status
 
 ErrorRefiner = Callable[[StatusError], StatusError]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def display_host(base_url: str) -> str:
+    """`host[:port]` of a base URL, for messages and host checks: no `user:password@` (basic auth to a proxy),
+    brackets kept around an IPv6 address, the host lowercased and the scheme's default port left out (so that
+    `https://API.openai.com:443` is `api.openai.com`)."""
+    parts = urlsplit(base_url)
+    netloc = parts.netloc.rpartition("@")[2]
+    try:
+        hostname, port = parts.hostname, parts.port
+    except ValueError:  # an unparseable port: the URL is refused later, with its own message
+        return netloc or base_url.rpartition("@")[2]
+    if not hostname:
+        return netloc or base_url.rpartition("@")[2]
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return host if port is None or _DEFAULT_PORTS.get(parts.scheme) == port else f"{host}:{port}"
 
 
 @dataclass(slots=True)
@@ -50,7 +70,7 @@ class HTTPTransport:
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.host = display_host(self.base_url)
         self._headers = dict(headers)
         self._query = dict(provider.query_params)
         self._timeouts = provider.timeouts
@@ -96,11 +116,8 @@ class HTTPTransport:
             raise self.timeout_error(phase, model) from None
         except aiohttp.ClientError as exc:
             raise self.transport_error(exc, model) from None
-        except ValueError:  # aiohttp refuses a base_url holding user:password@ next to an Authorization header
-            raise ConfigError(
-                f"provider {self.provider.id!r}: base_url holds credentials and an API key is set too; "
-                "give the key in one place only"
-            ) from None
+        except ValueError as exc:  # yarl or aiohttp refused to build the request: a setting is wrong
+            raise self.invalid_request(exc) from None
         opened = Opened(response, deadline, model)
         if response.status >= 400:
             raise await self.status_error(opened)
@@ -191,6 +208,31 @@ class HTTPTransport:
             response.status, raw, provider=self.provider.id, model=opened.model, headers=response.headers
         )
         return self._refine(error) if self._refine is not None else error
+
+    def invalid_request(self, exc: ValueError) -> ConfigError:
+        """Why the request could not be built, found again from our own settings (aiohttp raises a bare
+        `ValueError` for several causes). Header values are never shown: one of them holds the key."""
+        where = f"provider {self.provider.id!r}"
+        try:
+            url = URL(self.base_url)
+        except ValueError as bad:
+            return ConfigError(
+                f"{where}: base_url is not a valid URL ({bad}); an IPv6 address goes in brackets, "
+                "e.g. http://[::1]:11434"
+            )
+        if url.user is not None and any(name.lower() == "authorization" for name in self._headers):
+            return ConfigError(
+                f"{where}: base_url holds credentials and an API key is set too; give the key in one place only"
+            )
+        key_headers = {"authorization", (self.provider.api_key_header or "authorization").lower()}
+        for name, value in self._headers.items():
+            if CONTROL_CHARACTERS.search(name) or CONTROL_CHARACTERS.search(value):
+                what = "the API key" if name.lower() in key_headers else f"header {name!r}"
+                return ConfigError(
+                    f"{where}: {what} holds a line break or another control character "
+                    "(often a line end copied from a file); remove it"
+                )
+        return ConfigError(f"{where}: the request could not be built: {exc}")
 
     def timeout_error(self, phase: str, model: str | None) -> ClientTimeout:
         seconds = {

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from wikismith.config.models import ResolvedProvider
+from wikismith.config.models import ConfigError, ResolvedProvider
 from wikismith.llm.errors import BadRequest, LLMError, StreamError, UpstreamError
 from wikismith.llm.events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, UsageReport, collect
 from wikismith.llm.params import wire_params
@@ -31,15 +31,27 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
+# The addresses a server listens on for "every interface" (`OLLAMA_HOST=0.0.0.0` serves the LAN) are not
+# addresses to connect to: like Ollama's CLI, connect to loopback of the same family instead.
+_LISTEN_ALL = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
 def normalise_host(value: str | None) -> str:
-    """`OLLAMA_HOST` forms (`0.0.0.0`, `host:port`, `https://host`) -> a base URL."""
+    """`OLLAMA_HOST` forms (`0.0.0.0`, `host:port`, `[::1]:port`, `https://host`) -> a base URL.
+
+    Like Ollama's own client, user info (`user:pw@`) is not carried over."""
     if not value:
         return DEFAULT_HOST
     url = value if "://" in value else f"http://{value}"
     parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 11434)
+    except ValueError:
+        shown = parts.netloc.rpartition("@")[2]  # not the user info: it may hold a password
+        raise ConfigError(f"Ollama host {shown!r} has a port that is not a number from 0 to 65535") from None
     host = parts.hostname or "127.0.0.1"
-    host = "127.0.0.1" if host == "0.0.0.0" else host
-    port = parts.port or (443 if parts.scheme == "https" else 11434)
+    host = _LISTEN_ALL.get(host, host)
+    host = f"[{host}]" if ":" in host else host  # urlsplit drops an IPv6 address's brackets; a URL needs them
     return f"{parts.scheme}://{host}:{port}{parts.path.rstrip('/')}"
 
 
