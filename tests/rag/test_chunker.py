@@ -73,3 +73,14 @@ def test_splitting_a_long_line_never_cuts_a_character_in_two() -> None:
     assert len(pieces) > 5
     assert "".join(p.text for p in pieces) == text
     assert all("\ufffd" not in p.text for p in pieces)
+
+
+def test_only_newlines_end_lines_as_git_and_editors_count_them() -> None:
+    # str.splitlines also breaks at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029; a citation must not drift.
+    odd = "x = 1\f\n", "y \u2028 z\n", "v\x0bw\n", "p\x85q\x1cr\rs\n", "end\n"
+    text = "".join(odd) + "".join(f"line {i}\n" for i in range(6, 40))
+    chunks = chunk_text("paged.py", text, chunk_size=12, chunk_overlap=0)
+    real = text.split("\n")
+    assert chunks[-1].end_line == 39
+    for chunk in chunks:
+        assert chunk.text == "".join(f"{line}\n" for line in real[chunk.start_line - 1 : chunk.end_line])

@@ -131,3 +131,26 @@ def test_ask_lists_every_retrieved_source_when_the_answer_cites_none(
     assert result.exit_code == 0, result.output
     listed = [line for line in result.stdout.split("Sources:", 1)[1].splitlines() if line.startswith("- ")]
     assert len(listed) == 5 and {line.split(":")[0] for line in listed} == {f"- {p}" for p in SAMPLE}
+
+
+def test_ask_rejects_an_unknown_language_before_indexing(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    result = cli("ask", str(repo), "How is mail sent?", "--provider", "emu", "--model", "m", "--language", "xx")
+    assert result.exit_code == 2
+    assert "unsupported language 'xx'; supported (lang.json): " in result.output and "en" in result.output
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_data_directory_that_cannot_be_one_is_a_clean_error(
+    cli: Invoke, tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, below: str
+) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory\n")
+    monkeypatch.setenv("WIKISMITH_HOME", str(taken / below))
+    result = cli("index", str(repo))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert f"error: the data directory {taken / below}" in " ".join(result.output.split())
+    assert "WIKISMITH_HOME" in result.output and "not a directory" in result.output
+    assert emulator.requests == []

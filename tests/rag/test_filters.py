@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,6 +69,26 @@ def test_gitignore_files_are_respected_including_nested_ones(tmp_path: Path) -> 
     report = scan(write_tree(tmp_path / "r", files), rules())
     assert report.kept == (".gitignore", "app.py", "pkg/.gitignore", "pkg/real.py")
     assert report.skipped == {"gitignored": 3}
+
+
+def test_a_deeper_gitignore_decides_over_a_shallower_one_as_git_does(tmp_path: Path) -> None:
+    files = {
+        ".gitignore": "*.log\n!important.log\n",
+        "main.py": "m\n",
+        "important.log": "i\n",
+        "sub/.gitignore": "!keep.log\nimportant.log\n",
+        "sub/keep.log": "k\n",
+        "sub/drop.log": "d\n",
+        "sub/important.log": "i\n",
+        "sub/deeper/keep.log": "k\n",
+    }
+    root = write_tree(tmp_path / "r", files)
+    git = ["git", "-C", str(root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    listed = subprocess.run([*git, "ls-files", "-o", "--exclude-standard"], check=True, capture_output=True, text=True)
+    kept = scan(root, rules()).kept
+    assert kept == tuple(sorted(listed.stdout.split()))  # what git itself does not ignore
+    assert kept == (".gitignore", "important.log", "main.py", "sub/.gitignore", "sub/deeper/keep.log", "sub/keep.log")
 
 
 def test_binary_empty_and_oversize_files_are_skipped_and_counted(tmp_path: Path) -> None:

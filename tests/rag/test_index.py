@@ -13,8 +13,11 @@ from tests.support.embedders import HashEmbedder
 from wikismith.config.models import AppConfig, FileFilters
 from wikismith.config.settings import Settings
 from wikismith.rag import build_index, load_index, open_repo
+from wikismith.rag.filters import effective_rules
+from wikismith.rag.index import index_key
 from wikismith.rag.retriever import VectorSearch, format_context, group_by_file
-from wikismith.rag.types import RepoSnapshot
+from wikismith.rag.source import parse_repo_url
+from wikismith.rag.types import RepoRef, RepoSnapshot
 
 
 async def snapshot_of(root: Path, settings: Settings, config: AppConfig) -> RepoSnapshot:
@@ -98,6 +101,18 @@ async def test_filters_and_embedder_are_part_of_the_key(
     assert len({plain.key, filtered.key, other.key}) == 3
     assert "docs/guide.md" not in filtered.files
     assert other.search.dimension == 32 and plain.search.dimension == 64
+
+
+def test_repositories_whose_keys_share_a_long_start_never_share_an_index(config: AppConfig, tmp_path: Path) -> None:
+    # Long names push what tells the keys apart (the ref's or the path's digest) past any readable prefix.
+    name = "a-rather-long-repository-name-" * 3
+    url = f"https://github.com/some-organisation/{name}"
+    refs = [parse_repo_url(url, ref=f"release/{n}") for n in ("1.0", "2.0")]
+    refs += [RepoRef(type="local", owner="local", name=name, local_path=tmp_path / where / name) for where in "ab"]
+    rules, splitter = effective_rules(config), config.embedder.text_splitter
+    keys = {index_key(ref, HashEmbedder(), rules, splitter) for ref in refs}
+    assert len(keys) == 4
+    assert all(len(key) <= 200 for key in keys)
 
 
 async def test_a_crash_while_indexing_leaves_the_previous_index_usable(

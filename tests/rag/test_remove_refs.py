@@ -16,7 +16,8 @@ from tests.support.embedders import HashEmbedder
 from tests.support.git_http import GitServer, git, make_repo
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
-from wikismith.rag import build_index, open_repo
+from wikismith.rag import build_index, open_repo, repo_key
+from wikismith.rag.source import parse_repo_url
 
 WIKISMITH = [sys.executable, "-c", "from wikismith.cli.app import main; main()"]
 
@@ -96,3 +97,41 @@ def test_remove_refuses_ref_for_a_local_directory(settings: Settings, tmp_path: 
 def test_remove_of_a_path_that_cannot_be_resolved_is_a_clear_error(settings: Settings) -> None:
     result = remove(settings, "~no-such-user-4f1c/repo", "--yes")
     assert result.returncode == 2 and "cannot read the path" in result.stderr and "Traceback" not in result.stderr
+
+
+def lock_of(index: Path) -> Path:
+    return index.parent / f".{index.name}.lock"
+
+
+async def test_remove_never_claims_the_index_of_a_repository_whose_name_starts_alike(
+    server: GitServer, settings: Settings, http_config: AppConfig
+) -> None:
+    url = server.url("o", "r")
+    _, index = await store(url, settings, http_config, None)
+    _, other = await store(server.url("o", "r_x"), settings, http_config, None)
+    (other / "CURRENT").unlink()  # as after a crash between a version's rename and CURRENT: no readable manifest
+    assert lock_of(index).exists() and lock_of(other).exists()
+    result = remove(settings, url, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not index.exists() and not lock_of(index).exists()
+    assert other.exists() and lock_of(other).exists() and "r_x" not in result.stdout
+
+
+async def test_remove_finds_an_index_named_the_old_way_only_by_its_manifest(
+    server: GitServer, settings: Settings, http_config: AppConfig
+) -> None:
+    # Before index names held a digest of the whole repository key they were `<key[:120]>_<embedder>_<12 hex>`.
+    old_names = []
+    for name in ("r", "r_x"):
+        url = server.url("o", name)
+        _, index = await store(url, settings, http_config, None)
+        old = index.with_name(f"{repo_key(parse_repo_url(url))}_test-hash-64_0123456789ab")
+        index.rename(old)
+        lock_of(index).rename(lock_of(old))
+        old_names.append(old)
+    mine, other = old_names
+    (other / "CURRENT").unlink()
+    result = remove(settings, server.url("o", "r"), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not mine.exists() and not lock_of(mine).exists()
+    assert other.exists() and lock_of(other).exists() and "r_x" not in result.stdout

@@ -84,3 +84,11 @@ def test_a_page_without_citations_ends_citing_the_first_distinct_chunks() -> Non
 def test_a_code_block_left_open_is_closed_before_the_sources_line() -> None:
     page, _ = cite_context("# Page\n\n```python\nx = 1", [Chunk("a.py", 1, 2, "…")])
     assert page == "# Page\n\n```python\nx = 1\n```\n\nSources: [a.py:1-2]()"
+
+
+def test_a_form_feed_does_not_end_a_line(tmp_path: Path) -> None:
+    (tmp_path / "paged.py").write_text("a = 1\n\f\nb = 2\n")
+    repo = RepoFiles(tmp_path, ["paged.py"])
+    assert repo.lines("paged.py") == 3
+    body, report = check_citations("Sources: [paged.py:3]()", repo, [])
+    assert (body, report.valid) == ("Sources: [paged.py:3]()", 1)

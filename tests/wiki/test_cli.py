@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -162,6 +163,19 @@ def test_generate_rejects_an_unknown_language(tmp_path: Path, emulator: Emulator
     assert "unsupported language 'xx'" in result.stderr
 
 
+@pytest.mark.parametrize(("output", "problem"), [("a-file", "is not a directory"), ("a-file/out", "cannot be created")])
+def test_generate_refuses_an_output_that_cannot_be_a_directory_before_indexing(
+    tmp_path: Path, emulator: Emulator, repo_dir: Path, output: str, problem: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory\n")
+    args = [*WIKISMITH, "generate", str(repo_dir), "--model", "emu/m", "--output", str(tmp_path / output)]
+    result = subprocess.run(args, env=env_for(tmp_path, emulator), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert f"--output {tmp_path / output} {problem}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and "files:" not in result.stderr  # refused before indexing
+    assert emulator.requests == []
+
+
 def test_remove_lists_then_deletes_exactly_that_repository(home: Path, tmp_path: Path) -> None:
     from wikismith.rag import repo_key
     from wikismith.rag.types import RepoRef
@@ -193,6 +207,19 @@ def test_remove_lists_then_deletes_exactly_that_repository(home: Path, tmp_path:
     assert not (home / "repos" / key).exists() and not index.exists() and not mine.exists()
     assert not (home / "wikis" / key).exists()
     assert (home / "repos" / other_key).exists() and other_index.exists() and theirs.exists()
+
+
+def test_remove_leaves_the_cached_wiki_of_a_namesake_on_another_host(home: Path) -> None:
+    cache = home / "wikicache"
+    cache.mkdir(parents=True)
+    elsewhere = cache / "deepwiki_cache_github_o_r_en.json"
+    recorded = {"owner": "o", "repo": "r", "type": "github", "repoUrl": "http://127.0.0.1:18240/o/r"}
+    elsewhere.write_text(json.dumps({"wiki_structure": {"title": "t"}, "repo": recorded}))
+    app = typer.Typer()
+    remove.register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["remove", "https://github.com/o/r", "--yes"])
+    assert str(elsewhere) not in result.output and elsewhere.exists(), result.output
 
 
 def test_remove_without_yes_asks_and_keeps_on_no(home: Path) -> None:

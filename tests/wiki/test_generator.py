@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -314,11 +315,11 @@ async def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_
         )
 
 
-async def test_a_run_for_another_language_starts_afresh_and_removes_old_pages(
-    settings: Settings, wiki_config: AppConfig, repo_dir: Path, tmp_path: Path
-) -> None:
+async def generated_then_one_page(
+    settings: Settings, wiki_config: AppConfig, repo_dir: Path, out: Path, *intro: Any
+) -> tuple[PreparedRepo, TopicModel]:
+    """A wiki generated in `out`, and a model whose outline has one page, "intro", answered with `intro`."""
     repo = await prepared(settings, wiki_config, repo_dir)
-    out = tmp_path / "out"
     await generate_wiki(
         router_over(wiki_config, scripted_wiki()), repo, out, WikiOptions(model="s/m"), language_name="English"
     )
@@ -328,9 +329,59 @@ async def test_a_run_for_another_language_starts_afresh_and_removes_old_pages(
         + '<page id="intro"><title>Intro</title><description>topic-alpha</description></page></pages></wiki_structure>'
     )
     model.add("create a wiki structure", *answer(one_page))
-    model.add("topic-alpha", *answer("# Intro\n\nBonjour."))
+    model.add("topic-alpha", *intro)
+    return repo, model
+
+
+async def test_a_run_for_another_language_starts_afresh_and_removes_old_pages(
+    settings: Settings, wiki_config: AppConfig, repo_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    repo, model = await generated_then_one_page(settings, wiki_config, repo_dir, out, *answer("# Intro\n\nBonjour."))
     summary = await generate_wiki(
         router_over(wiki_config, model), repo, out, WikiOptions(model="s/m", language="fr"), language_name="Français"
     )
     assert summary.exit_code == 0 and summary.total == 1
     assert sorted(p.name for p in out.glob("*.md")) == ["README.md", "intro.md"]
+
+
+async def test_an_interrupted_fresh_run_leaves_no_index_of_the_old_pages(
+    settings: Settings, wiki_config: AppConfig, repo_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    # The page's answer is still running when the run is stopped.
+    repo, model = await generated_then_one_page(settings, wiki_config, repo_dir, out, 30.0, *answer("# never"))
+    started = asyncio.Event()
+
+    def on_progress(event: Progress) -> None:
+        if event.kind == "page_started":
+            started.set()
+
+    options = WikiOptions(model="s/m", language="fr")
+    router = router_over(wiki_config, model)
+    run = asyncio.create_task(generate_wiki(router, repo, out, options, language_name="Français", progress=on_progress))
+    await asyncio.wait_for(started.wait(), 10)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert sorted(p.name for p in out.glob("page-*.md")) == []
+    readme = (out / "README.md").read_text()
+    assert "- Intro — *not generated (pending)*" in readme and not re.findall(r"\]\(([^)]+\.md)\)", readme)
+    wiki = json.loads((out / "wiki.json").read_text())
+    assert [p["id"] for p in wiki["wiki_structure"]["pages"]] == ["intro"]
+    assert wiki["generated_pages"] == {}
+
+
+async def test_an_output_that_cannot_be_a_directory_is_an_output_error(
+    settings: Settings, wiki_config: AppConfig, repo_dir: Path, tmp_path: Path
+) -> None:
+    from wikismith.wiki.manifest import OutputError
+
+    repo = await prepared(settings, wiki_config, repo_dir)
+    taken = tmp_path / "a-file"
+    taken.write_text("x\n")
+    for out in (taken, taken / "out"):
+        with pytest.raises(OutputError, match=f"cannot write the wiki to {out}: "):
+            await generate_wiki(
+                router_over(wiki_config, scripted_wiki()), repo, out, WikiOptions(model="s/m"), language_name="English"
+            )

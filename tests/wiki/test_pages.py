@@ -66,3 +66,10 @@ def test_context_is_grouped_by_file_with_line_numbers() -> None:
     assert text.index("## File Path: b.py (lines 1-1)") < text.index("## File Path: b.py (lines 5-6)")
     assert text.index("b.py (lines 5-6)") < text.index("## File Path: a.py")
     assert "5: five\n6: six" in text
+
+
+def test_context_numbers_each_line_of_a_chunk_once_and_no_more() -> None:
+    # A chunk's text ends with its last line's newline; nothing after it is a line of the file.
+    text = format_context([Chunk("m.py", 7, 8, "seven\neight\n")])
+    assert text.endswith("7: seven\n8: eight")
+    assert "9:" not in text

@@ -96,6 +96,35 @@ def test_pages_without_ids_get_unique_ids() -> None:
     assert [p.id for p in parse_structure(xml).pages] == ["page-1", "p", "p-2"]
 
 
+MODEL_IDS = """<wiki_structure><title>T</title>
+<sections>
+  <section id="Core_Section"><title>Core</title><pages><page_ref>Page_Overview</page_ref></pages>
+    <subsections><section_ref>API Section</section_ref></subsections></section>
+  <section id="API Section"><title>API</title><pages><page_ref>Page_API</page_ref><page_ref>page_api</page_ref></pages>
+  </section>
+</sections>
+<pages>
+  <page id="Page_Overview"><title>Overview</title><related_pages><related>Page_API</related></related_pages>
+    <parent_section>Core_Section</parent_section></page>
+  <page id="Page_API"><title>API</title><parent_section>API Section</parent_section></page>
+  <page id="page_api"><title>API again</title><related_pages><related>Page_Overview</related></related_pages></page>
+</pages></wiki_structure>"""
+
+
+def test_references_follow_ids_slugged_and_made_unique() -> None:
+    structure, dropped = clean_structure(parse_structure(MODEL_IDS), [])
+    assert [p.id for p in structure.pages] == ["page-overview", "page-api", "page-api-2"]
+    overview, api, again = structure.pages
+    assert (overview.related, overview.parent_section) == (("page-api",), "core-section")
+    assert (api.parent_section, again.related) == ("api-section", ("page-overview",))
+    assert [(s.id, s.pages, s.subsections) for s in structure.sections] == [
+        ("core-section", ("page-overview",), ("api-section",)),
+        ("api-section", ("page-api", "page-api-2"), ()),
+    ]
+    assert structure.root_sections == ["core-section"]
+    assert dropped == []
+
+
 def test_clean_drops_missing_files_unknown_ids_and_fixes_suffix_paths() -> None:
     structure, dropped = clean_structure(parse_structure(XML), ["src/a.py", "pkg/b.py", "README.md"])
     first = structure.pages[0]

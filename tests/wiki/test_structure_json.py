@@ -67,6 +67,23 @@ def test_json_parses_into_the_same_structure_as_the_xml() -> None:
     assert parse_structure_json(json.dumps(TWIN)) == parse_structure(XML)
 
 
+def test_json_references_follow_ids_slugged_and_made_unique() -> None:
+    data = {
+        "title": "T",
+        "description": "",
+        "sections": [{"id": "Core Section", "title": "Core", "pages": ["Page_A", "Page B"], "subsections": []}],
+        "pages": [
+            {"id": "Page_A", "title": "A", "related_pages": ["Page B"], "parent_section": "Core Section"},
+            {"id": "Page B", "title": "B", "related_pages": ["Page_A"], "parent_section": "Core Section"},
+        ],
+    }
+    structure = parse_structure_json(json.dumps(data))
+    a, b = structure.pages
+    assert (a.id, a.related, a.parent_section) == ("page-a", ("page-b",), "core-section")
+    assert (b.id, b.related, b.parent_section) == ("page-b", ("page-a",), "core-section")
+    assert structure.sections[0].pages == ("page-a", "page-b")
+
+
 def test_a_fenced_json_answer_is_tolerated() -> None:
     assert parse_structure_json(f"```json\n{json.dumps(TWIN)}\n```").title == "Q&A Wiki"
 

@@ -17,7 +17,7 @@ from wikismith.cli.options import (
     SourceChoice,
     grouped,
 )
-from wikismith.cli.runtime import EXIT_CONFIG_ERROR, fail, load, open_router, run
+from wikismith.cli.runtime import EXIT_CONFIG_ERROR, fail, language_code, load, open_router, run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,9 +47,14 @@ def ask(
     from pydantic import ValidationError
 
     from wikismith.chat import ChatInput, ChatTurn
+    from wikismith.config.models import ConfigError
 
     settings, config = load()
     name = choice.resolve(config)
+    try:  # refused as `generate` refuses it, rather than answered in English
+        language = language_code(config, language)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG_ERROR)
     text = f"[DEEP RESEARCH] {question}" if deep_research else question
     try:
         inp = ChatInput(

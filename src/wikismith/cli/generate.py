@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from wikismith.cli.options import MODEL, SOURCE, EmbedderOption, ModelChoice, SourceChoice, grouped
-from wikismith.cli.runtime import EXIT_CONFIG_ERROR, EXIT_MODEL_ERROR, fail, load, open_router, run
+from wikismith.cli.runtime import (
+    EXIT_CONFIG_ERROR,
+    EXIT_MODEL_ERROR,
+    directory_problem,
+    fail,
+    language_code,
+    load,
+    open_router,
+    run,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,6 +76,9 @@ def generate(
         options = _options(config, name, language, comprehensive, concurrency, budget, fallback_structure)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
+    problem = directory_problem(output) if output is not None else None
+    if problem:  # before indexing, which can take minutes
+        fail(f"--output {output} {problem}", EXIT_CONFIG_ERROR)
     summary = _run(settings, config, _Source(repo, source, embedder), options, output)
     _print_summary(summary)
     if summary.failed or summary.pending:
@@ -86,16 +98,11 @@ def _options(
     fallback_structure: bool | None,
 ) -> WikiOptions:
     """The run's options; ConfigError for a language lang.json does not list."""
-    from wikismith.config.models import ConfigError
     from wikismith.wiki.generator import WikiOptions, concurrency_for, context_budget
 
-    language = language or config.lang.default
-    if language not in config.lang.supported_languages:
-        known = ", ".join(sorted(config.lang.supported_languages))
-        raise ConfigError(f"unsupported language {language!r}; supported (lang.json): {known}")
     return WikiOptions(
         model=name,
-        language=language,
+        language=language_code(config, language),
         comprehensive=comprehensive,
         concurrency=concurrency_for(config, name, concurrency),
         budget=budget,
@@ -112,12 +119,14 @@ class _Source:
 
 def _run(settings: Settings, config: AppConfig, source: _Source, options: WikiOptions, out: Path | None) -> RunSummary:
     from wikismith.rag import SourceError
-    from wikismith.wiki.manifest import RunLocked
+    from wikismith.wiki.manifest import OutputError, RunLocked
     from wikismith.wiki.pages import PageError
     from wikismith.wiki.structure import StructureError
 
     try:
         return run(_generate(settings, config, source, options, out))
+    except OutputError as exc:
+        fail(str(exc), EXIT_CONFIG_ERROR)
     except (SourceError, StructureError, PageError, RunLocked, ValueError) as exc:
         fail(str(exc), EXIT_MODEL_ERROR)
 

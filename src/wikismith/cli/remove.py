@@ -100,7 +100,8 @@ def stored_paths(settings: Settings, ref: RepoRef, *, only: str | None = None) -
         found.append(data.wikis / key)
     found += _indexes(data.indexes, keys, ref, only)
     if only is None:
-        found += WikiStore(data.wikicache).files_for(ref.owner, ref.name, ref.type)
+        location = str(ref.local_path) if ref.local_path is not None else ref.url
+        found += WikiStore(data.wikicache).files_for(ref.owner, ref.name, ref.type, location)
     return [p for p in dict.fromkeys(found) if p.exists() or p.is_symlink()]
 
 
@@ -147,27 +148,38 @@ def _wiki_url(output: Path) -> str | None:
     return str(url) if url else None
 
 
-def _index_prefixes(keys: list[str]) -> tuple[str, ...]:
-    """Index directory names start with `safe_name(repo_key[:120])_` (see `rag.index.index_key`)."""
+def _indexes(root: Path, keys: list[str], ref: RepoRef, only: str | None) -> list[Path]:
+    """Index directories `<index_stem(key)>_<embedder>_<12 hex>` of one of `keys`, and their lock files. The stem
+    holds a digest of the whole key, so the name alone says whose an index is (a readable manifest naming
+    another repository still vetoes). A directory named the old way, `<key[:120]>_<embedder>_<12 hex>`, has no
+    such digest (`o/r`'s name starts `o/r_x`'s): it is claimed, with its lock file, only when its manifest
+    names this repository (and the ref `only`, when given)."""
+    from wikismith.rag.index import index_stem
     from wikismith.storage import safe_name
 
-    return tuple(f"{safe_name(key[:120])}_" for key in keys)
-
-
-def _indexes(root: Path, keys: list[str], ref: RepoRef, only: str | None) -> list[Path]:
-    """Index directories (and their lock files) named `<key>_<embedder>_<12 hex>` for one of `keys`, whose
-    manifest names this repository (and the ref `only`, when given)."""
     if not root.is_dir():
         return []
-    prefixes = _index_prefixes(keys)
+    stems = tuple(f"{index_stem(key)}_" for key in keys)
+    old_stems = tuple(f"{safe_name(key[:120])}_" for key in keys)
     found = []
     for path in sorted(root.iterdir()):
-        name = path.name.removeprefix(".").removesuffix(".lock")
-        if not name.startswith(prefixes) or not _INDEX_SUFFIX.search(name):
+        is_lock = path.name.startswith(".") and path.name.endswith(".lock")
+        name = path.name[1 : -len(".lock")] if is_lock else path.name
+        if not _INDEX_SUFFIX.search(name):
             continue
-        if path.is_dir() and not _same_repo(_manifest(path), ref, only):
+        if is_lock:
+            if name.startswith(stems):  # a lock without its directory (a first build that stopped early)
+                found.append(path)
             continue
-        found.append(path)
+        if not path.is_dir():
+            continue
+        repo = _manifest(path)
+        if name.startswith(stems):
+            ours = repo is None or _same_repo(repo, ref, only)
+        else:
+            ours = name.startswith(old_stems) and repo is not None and _same_repo(repo, ref, only)
+        if ours:
+            found += [path, root / f".{name}.lock"]
     return found
 
 
@@ -192,10 +204,8 @@ def _manifests(root: Path, ref: RepoRef) -> list[tuple[Path, dict[str, Any]]]:
     return [(path, repo) for path, repo in records if repo is not None and _same_repo(repo, ref, None)]
 
 
-def _same_repo(repo: dict[str, Any] | None, ref: RepoRef, only: str | None) -> bool:
-    """True unless the manifest names another repository or ref (an unreadable index is its key's)."""
-    if repo is None:
-        return True
+def _same_repo(repo: dict[str, Any], ref: RepoRef, only: str | None) -> bool:
+    """Does an index manifest's `repo` record name this repository (and the ref `only`, when given)?"""
     same = repo.get("type") == ref.type and repo.get("owner") == ref.owner and repo.get("name") == ref.name
     if ref.url is not None and repo.get("url") not in (None, ref.url):
         return False

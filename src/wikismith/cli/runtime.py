@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -69,9 +71,30 @@ def load() -> tuple[Settings, AppConfig]:
     try:
         settings = Settings.from_env()
         configure_logging(settings.env.get("WIKISMITH_LOG_LEVEL") or "warning")
-        return settings, load_config(settings.config_dir, settings.env)
+        config = load_config(settings.config_dir, settings.env)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
+    # Checked once here, before any work: every command stores under it, and its first `mkdir` would otherwise
+    # end the run with a traceback (after cloning and indexing, at worst).
+    problem = directory_problem(settings.home)
+    if problem:
+        fail(f"the data directory {settings.home} {problem}; set WIKISMITH_HOME to a directory", EXIT_CONFIG_ERROR)
+    return settings, config
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why `path` cannot serve as a writable directory (`is not a directory`, `cannot be created: …`), or None.
+    Creates nothing: a command refused later leaves no empty directory behind."""
+    if path.exists():
+        if not path.is_dir():
+            return "is not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "is not writable"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # `exists` is False below a file, too
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
 
 
 def configure_logging(level: str) -> None:
@@ -118,6 +141,17 @@ def model_name(
         if model not in config.generator.providers[default].models:
             return config.resolve_name(model).name
     return config.resolve(provider, model).name
+
+
+def language_code(config: AppConfig, language: str | None) -> str:
+    """`language`, else lang.json's default; ConfigError naming the supported codes when lang.json lacks it."""
+    from wikismith.config.models import ConfigError
+
+    language = language or config.lang.default
+    if language not in config.lang.supported_languages:
+        known = ", ".join(sorted(config.lang.supported_languages))
+        raise ConfigError(f"unsupported language {language!r}; supported (lang.json): {known}")
+    return language
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

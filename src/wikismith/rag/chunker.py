@@ -58,12 +58,21 @@ def _split_line(line: str, size: int) -> list[str]:
     return pieces
 
 
+def split_lines(text: str) -> list[str]:
+    """`text` cut after every `\n`, endings kept. Not `str.splitlines`: it also breaks at `\r`, `\f`, `\v`,
+    `\x1c`-`\x1e`, `\x85`, `\u2028` and `\u2029`, while git, editors and `citations.RepoFiles` count `\n` only,
+    so a form feed in a file would shift every later citation."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]  # the text after the last newline: no newline of its own, possibly empty
+    return lines if lines[-1] else lines[:-1]
+
+
 def chunk_text(path: str, text: str, chunk_size: int = 350, chunk_overlap: int = 50) -> list[Chunk]:
     """Split one file's text into chunks of whole lines (1-based, inclusive line numbers)."""
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
     overlap = max(0, min(chunk_overlap, chunk_size // 2))
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     counts = _line_counts(lines)
     chunks: list[Chunk] = []
     i, n = 0, len(lines)

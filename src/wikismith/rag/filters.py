@@ -147,13 +147,17 @@ class _Ignores:
             self._specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
-        for base, spec in self._specs:
+        """As git decides: the files of `rel`'s ancestors from the root down, the last matching pattern wins, so a
+        deeper `!pattern` re-includes what a shallower file ignored (and a deeper pattern ignores it again)."""
+        verdict = False
+        for base, spec in self._specs:  # loaded while walking top-down: ancestors come before descendants
             if base and not rel.startswith(base + "/"):
                 continue
             sub = rel[len(base) + 1 :] if base else rel
-            if spec.match_file(sub + "/" if is_dir else sub):
-                return True
-        return False
+            include = spec.check_file(sub + "/" if is_dir else sub).include  # None: no pattern matched
+            if include is not None:
+                verdict = include
+        return verdict
 
 
 def _count_files(path: Path) -> int:

@@ -60,12 +60,21 @@ class _Stored:
     vectors: NDArray[np.float32]
 
 
+def index_stem(key: str) -> str:
+    """How the index directory names of the repository key `key` begin: `<key[:120]>_<12 hex>`. The key is cut
+    to stay readable within a bounded name; the digest of the whole key keeps two keys that share their first
+    120 characters (long names, where the ref's or path's digest comes last) from sharing an index, and lets
+    `remove` tell a repository's indexes by name from those of another whose name merely starts alike."""
+    return safe_name(key[:120], hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
 def index_key(ref: RepoRef, embedder: Embedder, rules: FileRules, splitter: TextSplitterConfig) -> str:
+    """`<index_stem>_<embedder id[:40]>_<12 hex of the settings>`, at most 187 characters."""
     # The dimension is not part of the key: a remote embedder may learn it only from its first answer. A stored
     # version whose dimension differs from the embedder's is discarded on load (see `_compatible`).
     settings = f"{embedder.id}|{rules_hash(rules)}|{splitter.chunk_size}|{splitter.chunk_overlap}"
     digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
-    return safe_name(repo_key(ref)[:120], embedder.id[:40], digest)
+    return f"{index_stem(repo_key(ref))}_{safe_name(embedder.id[:40], digest)}"
 
 
 def _scan_or_reuse(

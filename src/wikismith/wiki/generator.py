@@ -46,7 +46,7 @@ from wikismith.wiki.repository import (
     find_readme,
     prepare_repo,
 )
-from wikismith.wiki.store import WikiStore
+from wikismith.wiki.store import WikiCacheData, WikiStore
 from wikismith.wiki.structure import (
     PageSpec,
     Structure,
@@ -200,8 +200,10 @@ class _Run:
         structure, source = await self._structure()
         if previous is not None:
             log.warning("%s holds a run for another repository, commit, language or mode; starting afresh", self.out)
-            for record in previous.pages.values():  # its pages would otherwise linger beside the new ones
-                (self.out / record.file).unlink(missing_ok=True)
+            # The index first, so that no moment leaves one linking pages already gone; then the old pages, which
+            # would otherwise linger beside the new ones.
+            for name in ("README.md", "wiki.json", *(record.file for record in previous.pages.values())):
+                (self.out / name).unlink(missing_ok=True)
         files = page_files(structure)
         manifest = Manifest(
             repo=RepoRecord.of(snapshot),
@@ -215,6 +217,7 @@ class _Run:
             pages={page.id: PageRecord(file=files[page.id]) for page in structure.pages},
         )
         manifest.save(self.out)
+        self._write_outputs(manifest, files)  # an index of the new run (every page pending) until it finishes
         return manifest
 
     async def _structure(self) -> tuple[Structure, Literal["model", "fallback"]]:
@@ -336,6 +339,15 @@ class _Run:
     # --- outputs --------------------------------------------------------------------------------------------
 
     def _finish(self, manifest: Manifest, files: dict[str, str]) -> None:
+        data = self._write_outputs(manifest, files)
+        complete = len(data.generated_pages) == len(manifest.structure.pages)
+        if self.store is not None and complete:
+            ref = self.repo.snapshot.ref
+            self.store.put(ref.owner, ref.name, ref.type, self.options.language, data, self.options.comprehensive)
+
+    def _write_outputs(self, manifest: Manifest, files: dict[str, str]) -> WikiCacheData:
+        """`README.md` and `wiki.json` as `manifest` stands: its done pages linked and included, the others
+        marked as not generated. Returns the `wiki.json` data."""
         contents: dict[str, str] = {}
         for page_id, record in manifest.pages.items():
             if record.status == "done":
@@ -345,7 +357,4 @@ class _Run:
         atomic_write_text(self.out / "README.md", index)
         data = output.cache_data(manifest, self.repo.snapshot, contents)
         atomic_write_text(self.out / "wiki.json", data.to_json())
-        complete = len(contents) == len(manifest.structure.pages)
-        if self.store is not None and complete:
-            ref = self.repo.snapshot.ref
-            self.store.put(ref.owner, ref.name, ref.type, self.options.language, data, self.options.comprehensive)
+        return data

@@ -107,11 +107,20 @@ class RunLocked(Exception):
     """Another run is writing to the same output directory."""
 
 
+class OutputError(Exception):
+    """The output directory cannot be created or written (a file is in the way, no permission)."""
+
+
 @contextlib.contextmanager
 def run_lock(output: Path) -> Iterator[None]:
-    """Hold `<output>/.lock` for the run; a second run on the same directory fails at once (RunLocked)."""
-    output.mkdir(parents=True, exist_ok=True)
-    with open(output / ".lock", "a+") as handle:
+    """Hold `<output>/.lock` for the run; a second run on the same directory fails at once (RunLocked), an
+    output that cannot be a directory at all as OutputError."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        handle = open(output / ".lock", "a+")  # noqa: SIM115 - closed by the `with` below
+    except OSError as exc:
+        raise OutputError(f"cannot write the wiki to {output}: {exc.strerror or exc}") from None
+    with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

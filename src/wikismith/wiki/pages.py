@@ -113,7 +113,9 @@ def format_context(chunks: Sequence[Chunk]) -> str:
     parts = []
     for path, group in by_file.items():
         for chunk in sorted(group, key=lambda c: c.start_line):
-            numbered = "\n".join(f"{chunk.start_line + i}: {line}" for i, line in enumerate(chunk.text.split("\n")))
+            # A chunk ends with its last line's newline: what follows it is not a line of the chunk.
+            lines = chunk.text.removesuffix("\n").split("\n")
+            numbered = "\n".join(f"{chunk.start_line + i}: {line}" for i, line in enumerate(lines))
             parts.append(f"## File Path: {path} (lines {chunk.start_line}-{chunk.end_line})\n{numbered}")
     return "\n\n".join(parts) or "(no excerpts were found)"
 

@@ -208,6 +208,28 @@ def _unique(wanted: str, taken: set[str]) -> str:
     return candidate
 
 
+class _Ids:
+    """The final ids (slugged, unique) of the pages or sections in order, and the way to them from the model's."""
+
+    def __init__(self, records: Sequence[Mapping[str, Any]], kind: str) -> None:
+        taken: set[str] = set()
+        self.final: list[str] = []
+        self._exact: dict[str, str] = {}
+        self._slugged: dict[str, str] = {}
+        for i, raw in enumerate(records, start=1):
+            given = " ".join(str(raw.get("id") or "").split())
+            final = _unique(_slug(given or f"{kind}-{i}"), taken)
+            self.final.append(final)
+            if given:  # a repeated id is the first holder's: a reference cannot say which one it meant
+                self._exact.setdefault(given, final)
+                self._slugged.setdefault(_slug(given), final)
+
+    def resolve(self, *refs: str) -> tuple[str, ...]:
+        """The final ids `refs` name: written exactly so first, else written otherwise (`Page_API`: `page-api`).
+        An unknown ref is kept as written, for `clean_structure` to drop and report."""
+        return tuple(self._exact.get(ref) or self._slugged.get(_slug(ref)) or ref for ref in refs)
+
+
 def _from_element(root: ET.Element) -> Structure:
     """The XML as the fields of `structure_from` (DeepWiki's wiki_structure, as the JSON mode asks for it)."""
     pages = [
@@ -237,37 +259,38 @@ def _from_element(root: ET.Element) -> Structure:
 
 def structure_from(fields: Mapping[str, Any], what: str = "the structure") -> Structure:
     """A `Structure` from DeepWiki's wiki_structure fields (title, description, sections, pages with id, title,
-    description, importance, relevant_files, related_pages, parent_section): ids slugged and made unique,
-    unknown importance read as medium, missing titles numbered. StructureError when it holds no page."""
+    description, importance, relevant_files, related_pages, parent_section): ids slugged and made unique, every
+    reference following its page or section, unknown importance read as medium, missing titles numbered.
+    StructureError when it holds no page."""
     raw_pages = _records(fields.get("pages"))
     if not raw_pages:
         raise StructureError(f"{what} has no pages")
-    taken: set[str] = set()
+    raw_sections = _records(fields.get("sections"))
+    page_ids, section_ids = _Ids(raw_pages, "page"), _Ids(raw_sections, "section")
     pages = []
-    for i, raw in enumerate(raw_pages, start=1):
+    for i, (raw, page_id) in enumerate(zip(raw_pages, page_ids.final, strict=True), start=1):
         importance = str(raw.get("importance") or "").strip().lower()
+        parent = _clean(raw.get("parent_section"))
         pages.append(
             PageSpec(
-                id=_unique(_slug(str(raw.get("id") or "") or f"page-{i}"), taken),
+                id=page_id,
                 title=_clean(raw.get("title")) or f"Page {i}",
                 description=_clean(raw.get("description")),
                 importance=importance if importance in IMPORTANCE else "medium",
                 file_paths=_strings(raw.get("relevant_files")),
-                related=_strings(raw.get("related_pages")),
-                parent_section=_clean(raw.get("parent_section")) or None,
+                related=page_ids.resolve(*_strings(raw.get("related_pages"))),
+                parent_section=section_ids.resolve(parent)[0] if parent else None,
             )
         )
-    sections = []
-    taken_sections: set[str] = set()
-    for i, raw in enumerate(_records(fields.get("sections")), start=1):
-        sections.append(
-            SectionSpec(
-                id=_unique(_slug(str(raw.get("id") or "") or f"section-{i}"), taken_sections),
-                title=_clean(raw.get("title")) or f"Section {i}",
-                pages=_strings(raw.get("pages")),
-                subsections=_strings(raw.get("subsections")),
-            )
+    sections = [
+        SectionSpec(
+            id=section_id,
+            title=_clean(raw.get("title")) or f"Section {i}",
+            pages=page_ids.resolve(*_strings(raw.get("pages"))),
+            subsections=section_ids.resolve(*_strings(raw.get("subsections"))),
         )
+        for i, (raw, section_id) in enumerate(zip(raw_sections, section_ids.final, strict=True), start=1)
+    ]
     return Structure(
         title=_clean(fields.get("title")) or "Wiki",
         description=_clean(fields.get("description")),
