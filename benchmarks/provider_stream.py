@@ -27,7 +27,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wikismith.config.models import Limits, ResolvedProvider, Timeouts  # noqa: E402
+from wikismith.config.models import ResolvedProvider  # noqa: E402
+from wikismith.config.schemas import Limits, Timeouts  # noqa: E402
 from wikismith.llm.events import TextDelta  # noqa: E402
 from wikismith.llm.providers.openrouter import OpenRouterClient  # noqa: E402
 from wikismith.llm.types import ChatRequest, Message  # noqa: E402

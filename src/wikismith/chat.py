@@ -24,7 +24,8 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from wikismith.config.models import AppConfig, FileFilters
+from wikismith.config.models import AppConfig
+from wikismith.config.schemas import FileFilters
 from wikismith.config.settings import Settings
 from wikismith.llm.base import ChatModel, Embedder
 from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError

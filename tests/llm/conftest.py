@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from wikismith.config.models import Limits, ResolvedProvider, Timeouts
+from wikismith.config.models import ResolvedProvider
+from wikismith.config.schemas import Limits, Timeouts
 from wikismith.llm.types import ChatRequest, GenerationParams, Message
 from wikismith.redact import register_secret
 

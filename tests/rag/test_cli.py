@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,6 +140,17 @@ def test_ask_rejects_an_unknown_language_before_indexing(cli: Invoke, tmp_path: 
     assert result.exit_code == 2
     assert "unsupported language 'xx'; supported (lang.json): " in result.output and "en" in result.output
     assert emulator.requests == []
+
+
+def test_ask_answers_in_lang_json_s_default_language_when_none_is_given(
+    cli: Invoke, tmp_path: Path, emulator: Emulator
+) -> None:
+    lang = {"supported_languages": {"en": "English", "fr": "Français (French)"}, "default": "fr"}
+    (Path(os.environ["WIKISMITH_CONFIG_DIR"]) / "lang.json").write_text(json.dumps(lang))
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    result = cli("ask", str(repo), "How is mail sent?", "--provider", "emu", "--model", "m")
+    assert result.exit_code == 0, result.output
+    assert "Français (French)" in json.dumps(emulator.chat_requests()[-1].json["messages"], ensure_ascii=False)
 
 
 @pytest.mark.parametrize("below", ["", "sub"])

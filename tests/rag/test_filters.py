@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.rag.conftest import write_tree
-from wikismith.config.models import AppConfig, FileFilters
+from wikismith.config.models import AppConfig
+from wikismith.config.schemas import FileFilters
 from wikismith.rag.filters import FileRules, merge_filters, parse_filter_list, rules_hash, scan
 
 

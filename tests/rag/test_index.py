@@ -10,7 +10,8 @@ import pytest
 
 from tests.rag.conftest import SAMPLE, write_tree
 from tests.support.embedders import HashEmbedder
-from wikismith.config.models import AppConfig, FileFilters
+from wikismith.config.models import AppConfig
+from wikismith.config.schemas import FileFilters
 from wikismith.config.settings import Settings
 from wikismith.rag import build_index, load_index, open_repo
 from wikismith.rag.filters import effective_rules

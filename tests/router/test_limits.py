@@ -12,7 +12,8 @@ from pydantic import SecretStr
 
 from tests.router.conftest import ask
 from tests.support.emulator import Emulator, Reply
-from wikismith.config.models import Limits, ModelTarget, ResolvedProvider, Timeouts
+from wikismith.config.models import ModelTarget, ResolvedProvider
+from wikismith.config.schemas import Limits, Timeouts
 from wikismith.llm.errors import RateLimited
 from wikismith.llm.events import collect
 from wikismith.llm.types import Usage

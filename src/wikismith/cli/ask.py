@@ -40,7 +40,9 @@ def ask(
     source: SourceChoice = SOURCE,
     embedder: EmbedderOption = None,
     filters: FilterChoice = FILTERS,
-    language: Annotated[str, typer.Option("--language", "-l", help="Answer language (lang.json code).")] = "en",
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Answer language (lang.json code; default: its default).")
+    ] = None,
     deep_research: Annotated[bool, typer.Option("--deep-research", help="DeepWiki's first research turn.")] = False,
 ) -> None:
     """Answer a question about a repository, streaming, and end with the cited sources (path:start-end)."""

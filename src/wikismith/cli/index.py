@@ -10,7 +10,8 @@ from wikismith.cli.options import FILTERS, SOURCE, EmbedderOption, FilterChoice,
 from wikismith.cli.runtime import fail, load, run
 
 if TYPE_CHECKING:
-    from wikismith.config.models import AppConfig, FileFilters
+    from wikismith.config.models import AppConfig
+    from wikismith.config.schemas import FileFilters
     from wikismith.config.settings import Settings
     from wikismith.rag import RepoIndex
 

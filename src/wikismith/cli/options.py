@@ -33,7 +33,8 @@ from wikismith.cli.runtime import (
 )
 
 if TYPE_CHECKING:
-    from wikismith.config.models import AppConfig, FileFilters
+    from wikismith.config.models import AppConfig
+    from wikismith.config.schemas import FileFilters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,7 +126,7 @@ class FilterChoice:
 
     def filters(self) -> FileFilters | None:
         """As FileFilters (None when none were given)."""
-        from wikismith.config.models import FileFilters
+        from wikismith.config.schemas import FileFilters
 
         lists = [self.exclude_dir or [], self.exclude_file or [], self.include_dir or [], self.include_file or []]
         if not any(lists):

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from wikismith.config.models import AppConfig, ConfigError, EmbedderEntry, Limits, ResolvedProvider, Timeouts, expand
+from wikismith.config.models import AppConfig, ConfigError, ResolvedProvider, expand
+from wikismith.config.schemas import EmbedderEntry, Limits, Timeouts
 from wikismith.llm.base import Embedder
 from wikismith.redact import register_secret
 

@@ -30,7 +30,8 @@ from urllib.parse import unquote
 import orjson
 import pathspec
 
-from wikismith.config.models import AppConfig, FileFilters
+from wikismith.config.models import AppConfig
+from wikismith.config.schemas import FileFilters
 from wikismith.rag.types import FilterReport, RepoSnapshot
 
 _SNIFF = 8192

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from wikismith.config.models import AppConfig, FileFilters, TextSplitterConfig
+from wikismith.config.models import AppConfig
+from wikismith.config.schemas import FileFilters, TextSplitterConfig
 from wikismith.config.settings import Settings
 from wikismith.llm.base import Embedder
 from wikismith.rag.chunker import chunk_text

@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from wikismith.config.models import Limits, ModelTarget
+from wikismith.config.models import ModelTarget
+from wikismith.config.schemas import Limits
 from wikismith.llm.errors import RateLimited
 from wikismith.llm.types import Usage
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from wikismith.config.models import AppConfig, ConfigError, ModelTarget, ResolvedProvider
+from wikismith.config.models import AppConfig, ResolvedProvider
 from wikismith.llm.base import ChatModel
 from wikismith.llm.catalogue import Catalogue
-from wikismith.llm.errors import BadRequest, LLMError, StreamError
+from wikismith.llm.errors import LLMError, StreamError
 from wikismith.llm.events import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, batched, flatten
 from wikismith.llm.params import drop_unsupported
 from wikismith.llm.types import ChatRequest, ChatResponse, GenerationParams, Message, ModelInfo, Usage
@@ -33,6 +30,7 @@ from wikismith.router.answer import StreamRun, check_answer, prompt_estimate
 from wikismith.router.breaker import CircuitBreaker
 from wikismith.router.cost import Budgets, Ledger, UsageRecord, priced, worst_case_cost
 from wikismith.router.limits import Limiter
+from wikismith.router.plan import Plan, Planner
 from wikismith.router.retry import RetryPolicy
 from wikismith.router.route import RouteState, Target
 from wikismith.router.tokens import count_messages
@@ -40,16 +38,7 @@ from wikismith.router.tokens import count_messages
 log = logging.getLogger("wikismith.router")
 
 ClientFactory = Callable[[ResolvedProvider], ChatModel]
-ROUTER_EXTRA = frozenset({"models", "strategy", "allow_models", "continue_on_failure"})
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
-_PARAM_FIELDS = frozenset(GenerationParams.model_fields)
-_NEVER_SENT = frozenset({"context_window"})  # told to local backends only; not a hosted API parameter
-
-
-def _runs_fallbacks(kind: str) -> bool:
-    from wikismith.llm import providers  # imported when first needed, as clients are
-
-    return bool(providers.runs_fallbacks(kind))  # type: ignore[attr-defined,unused-ignore]
 
 
 def _default_factory(provider: ResolvedProvider) -> ChatModel:
@@ -57,14 +46,6 @@ def _default_factory(provider: ResolvedProvider) -> ChatModel:
 
     client: ChatModel = providers.create_client(provider)  # type: ignore[attr-defined,unused-ignore]
     return client
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:  # cached and shared between calls: never changed
-    route: str | None
-    targets: list[Target]
-    extra: Mapping[str, Any]
-    native: list[str] | None = None  # model ids sent as one natively-routed request
 
 
 def _batches(client: ChatModel, request: ChatRequest) -> AsyncGenerator[list[StreamEvent], None]:
@@ -92,19 +73,26 @@ class Router:
         native_fallback: bool = True,
     ) -> None:
         self.config = config
-        self.catalogue = catalogue or Catalogue(config)
         self.policy = policy or RetryPolicy()
         self.limiter = limiter or Limiter()
         self.breaker = breaker or CircuitBreaker()
         self.ledger = ledger
         self.budgets = budgets
         self.latency = select.LatencyTracker()
-        self.native_fallback = native_fallback
+        self.planner = Planner(config, catalogue or Catalogue(config), self.latency, native_fallback=native_fallback)
         self._factory = client_factory or _default_factory
         self._clients: dict[str, ChatModel] = {}
-        self._targets: dict[str, Target] = {}
-        self._plans: dict[str, _Plan] = {}  # plans of requests without extras, by model name
         self._warned: set[tuple[str, str]] = set()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.planner.catalogue
+
+    @catalogue.setter
+    def catalogue(self, catalogue: Catalogue) -> None:
+        """Another catalogue: what was resolved from the old one is dropped."""
+        self.planner.catalogue = catalogue
+        self.planner.forget()
 
     # --- the ChatModel protocol ------------------------------------------------------------------------------
 
@@ -149,7 +137,7 @@ class Router:
         """Fetch the live catalogue when its cache is stale (or `force`); targets then see the new facts."""
         refreshed = await self.catalogue.refresh_if_stale(force=force)
         if refreshed:
-            self._targets, self._plans = {}, {}
+            self.planner.forget()
         return refreshed
 
     async def aclose(self) -> None:
@@ -172,105 +160,15 @@ class Router:
 
     def target(self, name: str) -> Target:
         """The target named `provider/model`, resolved once and cached (ConfigError when unknown)."""
-        target = self._targets.get(name)
-        if target is None:
-            resolved = self.config.resolve_name(name)
-            info = self.catalogue.get(resolved.name)
-            target = Target(resolved, resolved.name, info, self._config_params(resolved))
-            self._targets[name] = target
-        return target
+        return self.planner.target(name)
 
-    def plan(self, request: ChatRequest) -> _Plan:
+    def plan(self, request: ChatRequest) -> Plan:
         """The targets to try for `request`, in order."""
-        extra = request.extra
-        if not extra and request.model != "auto":  # `auto` depends on the prompt: never cached
-            plan = self._plans.get(request.model)
-            if plan is None:
-                targets = [self.target(n) for n in self._names(request)]
-                plan = self._plans[request.model] = self._native(_Plan(self._route_name(request.model), targets, {}))
-            return plan
-        names = self._names(request)
-        fallbacks = extra.get("models")
-        if fallbacks:
-            names += [self._qualify(str(m), names[0]) for m in fallbacks]
-        names = list(dict.fromkeys(names))
-        strategy = extra.get("strategy", "explicit")
-        if strategy not in select.STRATEGIES:
-            raise BadRequest(f"unknown strategy {strategy!r}; expected one of {', '.join(select.STRATEGIES)}")
-        if strategy == "fastest":
-            names = self.latency.fastest(names)
-        elif strategy == "cheapest":
-            infos = [self.target(n).info or ModelInfo(id=n, provider="", model=n) for n in names]
-            order = {m.id: i for i, m in enumerate(sorted(infos, key=select.unit_price))}
-            names.sort(key=lambda n: order.get(n, len(order)))
-        clean = {k: v for k, v in extra.items() if k not in ROUTER_EXTRA}
-        return self._native(_Plan(self._route_name(request.model), [self.target(n) for n in names], clean))
-
-    def _route_name(self, model: str) -> str | None:
-        return model if model == "auto" or model in self.config.generator.routes else None
-
-    def _names(self, request: ChatRequest) -> list[str]:
-        if request.model == "auto":
-            return self._auto(request)
-        route = self.config.generator.routes.get(request.model)
-        return list(route) if route is not None else [request.model]
-
-    def _qualify(self, name: str, primary: str) -> str:
-        """A fallback name: on the primary's provider when that provider knows it (`openai/gpt-4o` next to an
-        OpenRouter primary means OpenRouter's slug), else `provider/model`, else relative to the primary."""
-        home = primary.partition("/")[0]
-        relative = f"{home}/{name}"
-        if self.catalogue.get(relative) is not None:
-            return relative
-        return name if name.partition("/")[0] in self.config.generator.providers else relative
-
-    def _native(self, plan: _Plan) -> _Plan:
-        """All targets on one provider that runs `models` fallback itself: send one request, let it route."""
-        targets = plan.targets
-        if not self.native_fallback or len(targets) < 2:
-            return plan
-        provider = targets[0].target.provider
-        if any(t.target.provider.id != provider.id for t in targets) or not _runs_fallbacks(provider.kind):
-            return plan
-        return _Plan(plan.route, [targets[0]], plan.extra, [t.target.model for t in targets])
-
-    def _auto(self, request: ChatRequest) -> list[str]:
-        """`auto`: the cheapest available configured (or allowed) model that fits, then the default route."""
-        fallback = self.config.generator.routes.get("default") or [self._default_name()]
-        allowed = request.extra.get("allow_models")
-        candidates = [m for m in self.catalogue.models() if (m.id in allowed if allowed else self._available(m))]
-        required = [k for k in request.params.set_fields() if k not in _NEVER_SENT]
-        reserve = request.params.max_tokens or 0
-        best = select.cheapest(candidates, count_messages(request.messages), required, reserve)
-        return [m.id for m in best[:1]] + [n for n in fallback if not best or n != best[0].id]
-
-    def _default_name(self) -> str:
-        gen = self.config.generator
-        return f"{gen.default_provider}/{gen.providers[gen.default_provider].default_model}"
-
-    def _available(self, info: ModelInfo) -> bool:
-        """A configured model whose provider can be called (has its key, or needs none)."""
-        cfg = self.config.generator.providers.get(info.provider)
-        if cfg is None or info.model not in cfg.models:
-            return False
-        try:
-            provider = self.config.provider(info.provider)
-        except ConfigError:
-            return False
-        return provider.api_key is not None or not provider.api_key_env
-
-    def _config_params(self, target: ModelTarget) -> GenerationParams:
-        known = {k: v for k, v in target.params.items() if k in _PARAM_FIELDS}
-        for key in sorted(set(target.params) - known.keys()):
-            log.warning("ignoring configured parameter %r of %s: not a canonical parameter", key, target.name)
-        try:
-            return GenerationParams.model_validate(known)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid parameters for {target.name}: {exc.errors()[0]['msg']}") from None
+        return self.planner.plan(request)
 
     # --- one attempt -----------------------------------------------------------------------------------------
 
-    def _state(self, plan: _Plan, request: ChatRequest) -> RouteState:
+    def _state(self, plan: Plan, request: ChatRequest) -> RouteState:
         counted: list[int] = []
 
         def count_prompt() -> int:
@@ -280,7 +178,7 @@ class Router:
 
         return RouteState(plan.targets, self.policy, self.breaker, count_prompt)
 
-    def _provider_request(self, request: ChatRequest, plan: _Plan, target: Target, prefill: str) -> ChatRequest:
+    def _provider_request(self, request: ChatRequest, plan: Plan, target: Target, prefill: str) -> ChatRequest:
         update: dict[str, Any] = {"model": target.target.model, "params": self._params(request, target)}
         if target.target.provider.id != plan.targets[0].target.provider.id:
             # Body extras are written for the primary target's provider (e.g. OpenRouter's `provider` or
@@ -326,7 +224,7 @@ class Router:
             self.budgets.release(held)
 
     def _answered(
-        self, request: ChatRequest, plan: _Plan, target: Target, state: RouteState, response: ChatResponse, took: float
+        self, request: ChatRequest, plan: Plan, target: Target, state: RouteState, response: ChatResponse, took: float
     ) -> ChatResponse:
         name = self._served_name(plan, target, response.model)
         attempts = state.succeed(target, took)
@@ -338,7 +236,7 @@ class Router:
         response.provider = target.target.provider.id
         return response
 
-    def _served_name(self, plan: _Plan, target: Target, model: str | None) -> str:
+    def _served_name(self, plan: Plan, target: Target, model: str | None) -> str:
         if plan.native and model in plan.native:
             return f"{target.target.provider.id}/{model}"
         return target.name
@@ -349,7 +247,7 @@ class Router:
     def _account(
         self,
         request: ChatRequest,
-        plan: _Plan,
+        plan: Plan,
         name: str,
         usage: Usage | None,
         took: float,
