@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from wikismith.llm.sse import SSEDecoder, SSEEvent
 
 
@@ -128,3 +130,25 @@ def test_a_read_of_many_one_line_events_gives_each_once() -> None:
     for odd in (b"data:x\n\n", b"data: x\ndata: y\n\n", b": keep-alive\n\n", b"event: e\ndata: x\n\n"):
         events = feed_all([b"data: a\n\n" + odd + b"data: b\n\n"])  # `feed_data` checked against `feed` there
         assert events[0].data == "a" and events[-1].data == "b", odd
+
+
+IMAGE = base64.b64encode(bytes(range(256)) * 4096)  # 1 MiB of image, as a model sends it in one `data:` line
+
+
+def reads(raw: bytes, size: int = 4096) -> list[bytes]:
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def test_a_long_line_in_many_small_reads_is_one_event() -> None:
+    """The line's reads are kept until its end comes (LF, CRLF or CR; in the last read, the next read or split
+    between them), then it is one event, and the events after it come as usual."""
+    line = b"data: " + IMAGE
+    for end in (b"\n", b"\r\n", b"\r"):
+        raw = line + end * 2 + b"data: next" + end * 2
+        for cut in range(len(line) - 1, len(line) + 2 * len(end) + 1):
+            chunks = [*reads(raw[:cut]), raw[cut:]]
+            assert feed_all(chunks) == [SSEEvent(IMAGE.decode()), SSEEvent("next")], (end, cut)
+
+
+def test_a_long_line_still_open_at_end_of_stream_is_delivered() -> None:
+    assert feed_all(reads(b"data: " + IMAGE)) == [SSEEvent(IMAGE.decode())]

@@ -36,10 +36,14 @@ class SSEEvent:
 class SSEDecoder:
     """Feed it bytes; it returns the events completed by them. Keeps a partial line between calls."""
 
-    __slots__ = ("_after_cr", "_buffer", "_data", "_event", "_id", "comments")
+    __slots__ = ("_after_cr", "_buffer", "_data", "_event", "_id", "_more", "comments")
 
     def __init__(self) -> None:
+        # The partial last line (never a line break): its first piece, then the reads that went on with it without
+        # ending it, appended in place. Adding each read to `_buffer` copied a long line (a base64 image in one
+        # `data:` line) once per read, quadratic in its length; now it is joined once, when it ends.
         self._buffer = b""
+        self._more = bytearray()
         self._after_cr = False  # the previous chunk ended with CR: a leading LF belongs to that line end
         self._data: list[str] = []
         self._event: str | None = None
@@ -53,7 +57,12 @@ class SSEDecoder:
             self._after_cr = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
-        buffer = self._buffer + chunk if self._buffer else chunk
+        buffer = chunk
+        if self._buffer:  # a line end can only be in `chunk`: `_buffer` holds no CR or LF for it to pair with
+            if 0x0A not in chunk and 0x0D not in chunk:  # LF, CR as ints: a memchr, several times faster than bytes
+                self._more += chunk
+                return []
+            buffer = self._buffer + chunk if not self._more else self._joined(chunk)
         if b"\r" in buffer:
             self._after_cr = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -78,9 +87,14 @@ class SSEDecoder:
         """`[e.data.encode() for e in feed(chunk)]`, faster: at an event boundary, with LF line ends (nearly every
         read of an OpenAI-style stream), each complete event that is one `data: ` line is a slice of the read,
         with no decoding and no `SSEEvent`; any other event, or a read with CR, goes through `feed`'s rules."""
-        if self._data or self._event is not None or self._after_cr or b"\r" in chunk:
+        if self._data or self._event is not None or self._after_cr or 0x0D in chunk:  # CR as an int: see `feed`
             return [e.data.encode() for e in self.feed(chunk)]
-        buffer = self._buffer + chunk if self._buffer else chunk  # `_buffer` never holds a CR
+        buffer = chunk
+        if self._buffer:  # as in `feed`; no CR here
+            if 0x0A not in chunk:
+                self._more += chunk
+                return []
+            buffer = self._buffer + chunk if not self._more else self._joined(chunk)
         end = buffer.rfind(b"\n\n")  # the events before it are complete; what follows is the next one's start
         if end < 0:
             out: list[bytes] = []
@@ -109,6 +123,12 @@ class SSEDecoder:
             self._block_lines(lines, out)
         return out
 
+    def _joined(self, chunk: bytes) -> bytes:
+        """The partial line, then `chunk`, as one."""
+        buffer = b"".join((self._buffer, self._more, chunk))
+        self._more.clear()
+        return buffer
+
     def _block_lines(self, lines: list[bytes], out: list[bytes]) -> None:
         events: list[SSEEvent] = []
         for line in lines:
@@ -127,7 +147,7 @@ class SSEDecoder:
         """End of stream: the last partial line is taken as a line, and a pending event is dispatched."""
         events: list[SSEEvent] = []
         if self._buffer:
-            line, self._buffer = self._buffer, b""
+            line, self._buffer = self._joined(b""), b""
             self._line(line, events)
         self._line(b"", events)
         return events
