@@ -151,3 +151,22 @@ def test_a_password_in_the_embedder_url_is_not_in_its_id(make_config: Callable[.
     }
     embedder = create_embedder(make_config(embedder=entries))
     assert embedder.id == "openai_compat:127.0.0.1:9/text-embedding-3-small"
+
+
+async def test_an_embedder_key_is_stripped_of_a_line_end_and_refused_with_one_inside(
+    make_config: Callable[..., AppConfig], emulator: Emulator
+) -> None:
+    """As provider keys are: a `.env` line end is an accident; a line break inside cannot be meant."""
+    init = {"api_key": "${EMB_KEY}", "base_url": emulator.base_url}
+    entries = {"default": "e", "embedder_e": {"client_class": "OpenAIClient", "initialize_kwargs": init,
+                                              "model_kwargs": {"model": "text-embedding-3-small"}}}  # fmt: skip
+    embedder = create_embedder(make_config(embedder=entries, env={"EMB_KEY": "emb-key-123456\r\n"}))
+    try:
+        await embedder.embed(["alpha"])
+    finally:
+        await embedder.aclose()
+    [call] = [r for r in emulator.requests if r.path.endswith("/embeddings")]
+    assert call.headers["Authorization"] == "Bearer emb-key-123456"
+    with pytest.raises(ConfigError, match="line break") as info:
+        create_embedder(make_config(embedder=entries, env={"EMB_KEY": "emb-key\n123456"}))
+    assert "123456" not in str(info.value)

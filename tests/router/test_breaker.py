@@ -78,3 +78,20 @@ def test_a_trial_that_never_reports_back_does_not_block_the_target_for_good() ->
     assert breaker.allow("t")  # the trial caller vanishes (cancelled)
     clock.now += 10
     assert breaker.allow("t")
+
+
+def test_a_trial_that_was_never_sent_goes_to_the_next_caller() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, cooldown=10, clock=clock)
+    breaker.failure("t")
+    clock.now += 10
+    assert breaker.allow("t")
+    breaker.untried("t")  # e.g. refused by our own rate limiter before any request
+    assert breaker.state("t") == "half_open"
+    assert breaker.allow("t")
+
+
+def test_a_call_never_sent_leaves_a_closed_circuit_alone() -> None:
+    breaker = CircuitBreaker(threshold=1, clock=Clock())
+    breaker.untried("t")
+    assert breaker.state("t") == "closed" and breaker.allow("t")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+
+import pytest
 
 from tests.router.conftest import ask, scripted
 from tests.support.scripted import answer
 from wikismith.config.models import AppConfig
-from wikismith.llm.errors import RateLimited, UpstreamError
+from wikismith.llm.errors import AllTargetsFailed, RateLimited, UpstreamError
+from wikismith.router.breaker import CircuitBreaker
+from wikismith.router.limits import Limiter
 from wikismith.router.retry import RetryPolicy
 
 MakeConfig = Callable[..., AppConfig]
@@ -53,3 +58,79 @@ async def test_what_is_left_of_a_retry_after_is_weighed_against_the_deadline(mak
     response = await router.complete(ask("r"))
     assert response.target == "a/m"
     assert len(models["b"].requests) == 3
+
+
+# --- our own limiter's refusals and the circuit breaker --------------------------------------------------------------
+
+ONE_PER_WINDOW = {"a": {"limits": {"requests_per_minute": 1}}, "b": {}}
+SHORT = RetryPolicy(max_attempts=1, deadline=0.1)  # shorter than the limiter's window: a full window is refused
+
+
+class Clock:
+    """The breaker's clock, moved by hand (the limiter keeps real time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_local_limiter_refusals_do_not_open_the_circuit(make_config: MakeConfig) -> None:
+    breaker = CircuitBreaker(threshold=2, cooldown=60)
+    router, models = scripted(make_config(ONE_PER_WINDOW), policy=SHORT, limiter=Limiter(window=0.3), breaker=breaker)
+    models["a"].add("m", *answer("first"))
+    models["a"].add("m", *answer("after the window"))
+    await router.complete(ask("a/m"))
+    for _ in range(3):  # the window's one request is spent: refused here, nothing sent
+        with pytest.raises(RateLimited) as refused:
+            await router.complete(ask("a/m"))
+        attempt = refused.value.attempts[-1]  # type: ignore[attr-defined]
+        assert (attempt.error_type, attempt.status) == ("rate_limit_exceeded", 429)
+        assert "client-side limit" in (attempt.message or "")
+    assert breaker.state("a/m") == "closed"
+    await asyncio.sleep(0.35)  # the limiter allows one more
+    response = await router.complete(ask("a/m"))
+    assert response.text == "after the window" and len(models["a"].requests) == 2
+
+
+async def test_an_upstream_429_still_counts_toward_opening_the_circuit(make_config: MakeConfig) -> None:
+    breaker = CircuitBreaker(threshold=2, cooldown=60)
+    router, models = scripted(make_config(routes={"r": ["a/m", "b/m"]}), breaker=breaker)
+    for _ in range(2):
+        models["a"].add("m", RateLimited("slow down"))
+        models["b"].add("m", *answer("from b"))
+        await router.complete(ask("r"))
+    assert breaker.state("a/m") == "open"
+    models["b"].add("m", *answer("from b again"))
+    response = await router.complete(ask("r"))
+    assert response.attempts[0].error_type == "circuit_open" and len(models["a"].requests) == 2
+
+
+async def test_a_half_open_trial_refused_locally_goes_to_the_next_call(make_config: MakeConfig) -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, cooldown=60, clock=clock)
+    router, models = scripted(make_config(ONE_PER_WINDOW), policy=SHORT, limiter=Limiter(window=0.3), breaker=breaker)
+    models["a"].add("m", UpstreamError("down"))
+    models["a"].add("m", *answer("recovered"))
+    with pytest.raises(UpstreamError):
+        await router.complete(ask("a/m"))  # opens the circuit (and spends the window's one request)
+    clock.now += 60
+    with pytest.raises(RateLimited):
+        await router.complete(ask("a/m"))  # gets the trial, but our limiter refuses it before sending
+    assert breaker.state("a/m") == "half_open"  # not re-opened, and the trial is free again
+    await asyncio.sleep(0.35)
+    assert (await router.complete(ask("a/m"))).text == "recovered"
+    assert breaker.state("a/m") == "closed"
+
+
+async def test_a_local_refusal_and_an_upstream_429_give_up_as_a_rate_limit(make_config: MakeConfig) -> None:
+    # The caller sees one kind of failure, a rate limit (catchable as such), not "every target failed differently".
+    router, models = scripted(make_config(ONE_PER_WINDOW, routes={"r": ["a/m", "b/m"]}), policy=SHORT)
+    models["a"].add("m", *answer("first"))
+    models["b"].add("m", RateLimited("slow down", retry_after=5))
+    await router.complete(ask("a/m"))
+    with pytest.raises(RateLimited) as caught:
+        await router.complete(ask("r"))
+    assert not isinstance(caught.value, AllTargetsFailed)
+    assert [a.target for a in caught.value.attempts] == ["a/m", "b/m"]  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from wikismith.config.models import AppConfig, ConfigError, ResolvedProvider, expand
+from wikismith.config.models import AppConfig, ConfigError, ResolvedProvider, credential, expand
 from wikismith.config.schemas import EmbedderEntry, Limits, Timeouts
 from wikismith.llm.base import Embedder
 from wikismith.redact import register_secret
@@ -260,7 +260,9 @@ def _provider_for(config: AppConfig, key: str, entry: EmbedderEntry) -> Resolved
         known = ", ".join(sorted({*config.client_classes, *LOCAL_CLASSES}))
         raise ConfigError(f"unknown client_class {entry.client_class!r}; known: {known}", file=file, path=key)
     base_url = expand(str(init.get("base_url", "")), config.env, file=file, path=f"{key}.initialize_kwargs.base_url")
-    api_key = expand(str(init.get("api_key", "")), config.env, file=file, path=f"{key}.initialize_kwargs.api_key")
+    key_path = f"{key}.initialize_kwargs.api_key"
+    api_key = credential(expand(str(init.get("api_key", "")), config.env, file=file, path=key_path), "the API key",
+                         file=file, path=key_path)  # fmt: skip
     register_secret(api_key)
     from pydantic import SecretStr
 

@@ -1,6 +1,7 @@
 """A circuit breaker per target: after `threshold` failures in a row a target is cooled down for `cooldown`
 seconds (skipped by routes, so fallbacks answer at once), then one trial call is let through ("half open"):
-success closes the circuit, failure opens it again for twice as long (capped)."""
+success closes the circuit, failure opens it again for twice as long (capped). A call that was allowed but never sent
+(refused by our own rate limiter) is reported with `untried`: it counts for nothing and hands a trial back."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ class CircuitBreaker:
     def success(self, name: str) -> None:
         if name in self._circuits:
             del self._circuits[name]
+
+    def untried(self, name: str) -> None:
+        """An allowed call that was never sent (our own limiter refused it): it says nothing about health. If it
+        held the half-open trial, the trial goes to the next caller instead of waiting out another cooldown."""
+        circuit = self._circuits.get(name)
+        if circuit is not None and circuit.trial:
+            circuit.trial = False
+            circuit.open_until = self._clock()
 
     def failure(self, name: str, *, counts: bool = True) -> None:
         """A failed call. `counts=False` (e.g. a 402 or a moderation refusal) says nothing about health."""

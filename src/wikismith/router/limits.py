@@ -6,7 +6,7 @@ Limits come from `ResolvedProvider.limits` (generator.json `providers.{id}.limit
 
 Tokens are metered by an estimate before the call (prompt + max_tokens) and settled with the provider's reported
 usage after it (`settle`, given what `slot` yielded). Waiting for a slot is logged and counted (`Limiter.stats`,
-`snapshot()`), and bounded: when the wait would pass the call's deadline the limiter raises `RateLimited` (with
+`snapshot()`), and bounded: when the wait would pass the call's deadline the limiter raises `LocalRateLimited` (with
 `retry_after`) instead, so a call never hangs on it.
 """
 
@@ -30,6 +30,12 @@ log = logging.getLogger("wikismith.router")
 
 FREE_MODEL_RPM = 20
 _WINDOW = 60.0
+
+
+class LocalRateLimited(RateLimited):
+    """Our own limiter refused the call before anything was sent. To the caller it is a rate limit like a provider's
+    429 (same `error_type`, status 429 and `retry_after`, so the gateway answers 429 with Retry-After); to the circuit
+    breaker it is no evidence about the target's health, so the router does not count it as a failure there."""
 
 
 @dataclass(slots=True)
@@ -172,7 +178,7 @@ class Limiter:
             await asyncio.wait_for(semaphore.acquire(), max(0.0, deadline - started))
         except TimeoutError:
             self._stat(bucket.key).refused += 1
-            raise RateLimited(
+            raise LocalRateLimited(
                 f"client-side limit: no concurrency slot on {bucket.key} before the deadline",
                 provider=bucket.key,
                 retry_after=1.0,
@@ -193,7 +199,7 @@ class Limiter:
                 return Admission(tuple(spends))
             if now + wait > deadline:
                 self._stat(bucket.key).refused += 1
-                raise RateLimited(
+                raise LocalRateLimited(
                     f"client-side limit on {bucket.key}: next slot in {wait:.1f}s, after the call's deadline",
                     provider=bucket.key,
                     retry_after=wait,

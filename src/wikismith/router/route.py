@@ -5,7 +5,8 @@ the next target at once; when a round ends without an answer, the call waits as 
 another round over the targets that may still succeed. Each target's tries are its own: a round in which it was
 skipped (waiting out its Retry-After, or its circuit open) does not count against its attempts, and its wait
 comes from its latest error alone. An error that is the caller's to fix (`try_next_target` and `retryable` both
-false: 400, 401, 403) ends the call at once.
+false: 400, 401, 403) ends the call at once. A refusal by our own limiter (`LocalRateLimited`) is an attempt like a
+provider's 429 (recorded, moved on from, its Retry-After honoured) but never counts against the target's circuit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wikismith.config.models import ModelTarget
 from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError, RateLimited
 from wikismith.llm.types import Attempt, ModelInfo
 from wikismith.router.breaker import CircuitBreaker
+from wikismith.router.limits import LocalRateLimited
 from wikismith.router.retry import RetryPolicy
 
 log = logging.getLogger("wikismith.router")
@@ -37,6 +39,11 @@ class Target:
     @property
     def context_length(self) -> int | None:
         return self.info.context_length if self.info is not None else None
+
+
+def _kind(error: LLMError) -> type[LLMError]:
+    """The kind of failure the caller is told about: our limiter's refusal is a rate limit like a provider's 429."""
+    return RateLimited if isinstance(error, LocalRateLimited) else type(error)
 
 
 @dataclass(slots=True)
@@ -85,7 +92,9 @@ class RouteState:
         self._record_failure(target, error, latency)
         log.info("target %s failed (%s): %s", target.name, error.error_type, error)
         retry = self.policy.should_retry(error)
-        if retry or error.try_next_target:
+        if isinstance(error, LocalRateLimited):  # nothing was sent: no evidence that the target is unhealthy
+            self.breaker.untried(target.name)
+        elif retry or error.try_next_target:
             self.breaker.failure(target.name, counts=retry)
         if not retry and not error.try_next_target:
             error.attempts = list(self.attempts)  # type: ignore[attr-defined]
@@ -162,7 +171,7 @@ class RouteState:
             err.retry_after = retry_after
             return err
         last = self.errors[-1]
-        if all(type(e) is type(last) for e in self.errors):
+        if all(_kind(e) is _kind(last) for e in self.errors):
             last.retry_after = retry_after if retry_after is not None else last.retry_after
             last.attempts = list(self.attempts)  # type: ignore[attr-defined]
             return last
