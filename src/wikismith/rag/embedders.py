@@ -20,7 +20,6 @@ import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -167,8 +166,10 @@ class RemoteEmbedder:
 
     @property
     def id(self) -> str:
+        from wikismith.llm.providers.http import display_host  # with aiohttp, as the remote client itself
+
         # No `user:password@`: the id is written to index manifests and directory names, and logged.
-        host = urlsplit(self._provider.base_url or "").netloc.rpartition("@")[2]
+        host = display_host(self._provider.base_url or "")
         suffix = f"@{self._dimensions}" if self._dimensions else ""
         return f"{self._provider.kind}:{host}/{self.model}{suffix}"
 
@@ -261,8 +262,8 @@ def _provider_for(config: AppConfig, key: str, entry: EmbedderEntry) -> Resolved
         raise ConfigError(f"unknown client_class {entry.client_class!r}; known: {known}", file=file, path=key)
     base_url = expand(str(init.get("base_url", "")), config.env, file=file, path=f"{key}.initialize_kwargs.base_url")
     key_path = f"{key}.initialize_kwargs.api_key"
-    api_key = credential(expand(str(init.get("api_key", "")), config.env, file=file, path=key_path), "the API key",
-                         file=file, path=key_path)  # fmt: skip
+    raw_key = expand(str(init.get("api_key", "")), config.env, file=file, path=key_path)
+    api_key = credential(raw_key, "the API key", file=file, path=key_path)
     register_secret(api_key)
     from pydantic import SecretStr
 

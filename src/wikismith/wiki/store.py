@@ -104,16 +104,12 @@ class WikiCacheData(_Model):
     def without_token(self) -> WikiCacheData:
         """This wiki with no credential: no `repo.token`, and no `user:token@` or `?token=` in its URLs (a
         front end may put the token in the URL instead of the token field)."""
-        update: dict[str, object] = {}
-        if self.repo_url is not None and _without_credentials(self.repo_url) != self.repo_url:
-            update["repo_url"] = _without_credentials(self.repo_url)
+        update: dict[str, object] = _cleaned(self, ("repo_url",))
         repo = self.repo
         if repo is not None:
-            clean: dict[str, str | None] = {"token": None} if repo.token is not None else {}
-            for field in ("repo_url", "local_path"):
-                value = getattr(repo, field)
-                if value is not None and _without_credentials(value) != value:
-                    clean[field] = _without_credentials(value)
+            clean = _cleaned(repo, ("repo_url", "local_path"))
+            if repo.token is not None:
+                clean["token"] = None
             if clean:
                 update["repo"] = repo.model_copy(update=clean)
         return self.model_copy(update=update) if update else self
@@ -130,6 +126,16 @@ class ProcessedProject(_Model):
     submitted_at: int = Field(alias="submittedAt")
     language: str
     comprehensive: bool = True
+
+
+def _cleaned(model: BaseModel, fields: tuple[str, ...]) -> dict[str, object]:
+    """The URL `fields` of `model` that hold a credential, without it (for `model_copy(update=...)`)."""
+    clean: dict[str, object] = {}
+    for field in fields:
+        value = getattr(model, field)
+        if value is not None and (cleaned := _without_credentials(value)) != value:
+            clean[field] = cleaned
+    return clean
 
 
 def _without_credentials(url: str) -> str:
@@ -168,9 +174,7 @@ class WikiStore:
         parts = (repo_type, owner, repo, language)
         name = "_".join((PREFIX, *parts))
         digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:12]
-        # The parts cut short so that the language, last, is always whole (`_project` reads it from the name).
-        cut = [safe_name(p)[:50] for p in parts]
-        keyed = self.root / f"{PREFIX}_{cut[0]}_{cut[1]}_{cut[2]}-{digest}_{cut[3]}{suffix}.json"
+        keyed = self.root / f"{_keyed_stem(repo_type, owner, repo)}{digest}_{safe_name(language)[:50]}{suffix}.json"
         if all(_plain(p) for p in parts) and len(name) <= 200:
             return self.root / f"{name}{suffix}.json", keyed
         return (keyed,)
@@ -242,8 +246,7 @@ class WikiStore:
         if not self.root.is_dir():
             return []
         stem = safe_name(PREFIX, repo_type, owner, repo) + "_"
-        cut = [safe_name(p)[:50] for p in (repo_type, owner, repo)]
-        keyed = f"{PREFIX}_{cut[0]}_{cut[1]}_{cut[2]}-"  # then the digest of the whole key, language included
+        keyed = _keyed_stem(repo_type, owner, repo)  # then the digest of the whole key, language included
         found: list[Path] = []
         for path in sorted(self.root.glob("*.json")):
             name = path.name
@@ -272,6 +275,13 @@ class WikiStore:
 
 
 _DIGEST = re.compile(r"[0-9a-f]{12}_")
+
+
+def _keyed_stem(repo_type: str, owner: str, repo: str) -> str:
+    """How a digest-named cache file begins, before the digest of its whole key and its language. The parts are
+    cut short so that the language, last, is always whole (`_project` reads it from the name)."""
+    cut = [safe_name(p)[:50] for p in (repo_type, owner, repo)]
+    return f"{PREFIX}_{cut[0]}_{cut[1]}_{cut[2]}-"
 
 
 def _owned(data: WikiCacheData, owner: str, repo: str) -> bool:

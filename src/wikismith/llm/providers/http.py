@@ -37,13 +37,12 @@ def display_host(base_url: str) -> str:
     brackets kept around an IPv6 address, the host lowercased and the scheme's default port left out (so that
     `https://API.openai.com:443` is `api.openai.com`)."""
     parts = urlsplit(base_url)
-    netloc = parts.netloc.rpartition("@")[2]
     try:
         hostname, port = parts.hostname, parts.port
     except ValueError:  # an unparseable port: the URL is refused later, with its own message
-        return netloc or base_url.rpartition("@")[2]
+        hostname = None
     if not hostname:
-        return netloc or base_url.rpartition("@")[2]
+        return parts.netloc.rpartition("@")[2] or base_url.rpartition("@")[2]
     host = f"[{hostname}]" if ":" in hostname else hostname
     return host if port is None or _DEFAULT_PORTS.get(parts.scheme) == port else f"{host}:{port}"
 
