@@ -7,7 +7,10 @@ Environment (read from `settings.env`): WIKISMITH_CORS_ORIGINS (comma-separated 
 but then never with credentials; unset: no CORS headers), WIKISMITH_METRICS_AUTH (`1`: `/metrics` needs a gateway
 key), WIKISMITH_CATALOGUE_REFRESH (`0`: do not fetch the live model catalogue at startup), and the limits in
 `deps.ServerLimits`; WIKISMITH_METRICS_DIR (several workers: where each writes its counts for /metrics to sum;
-`serve --workers N` makes one per run).
+`serve --workers N` makes one per run); WIKISMITH_MAX_JOBS (generation jobs run at once, default 1).
+
+The lifespan owns the generation jobs (`wikismith.jobs`): opened at startup (resuming those a stopped server left
+running), closed at shutdown (running ones are marked interrupted, to be resumed by the next start).
 
 At startup the model catalogue is refreshed in the background (when its cache is stale and an aggregator is
 configured), bounded by `_REFRESH_TIMEOUT`; serving never waits for it and a failure only logs a warning.
@@ -30,6 +33,7 @@ from starlette.responses import Response
 
 from wikismith.config.models import AppConfig, ConfigError
 from wikismith.config.settings import Settings
+from wikismith.jobs import FileJobStore, JobContext, JobQueue, max_jobs_setting
 from wikismith.llm.errors import LLMError
 from wikismith.redact import redact
 from wikismith.router import Router, build_router
@@ -45,7 +49,7 @@ from wikismith.server.errors import (
 from wikismith.server.fastpath import fast_routes
 from wikismith.server.metrics import Metrics
 from wikismith.server.middleware import EdgeMiddleware
-from wikismith.server.routes import chat, local, openai, wiki
+from wikismith.server.routes import chat, jobs, local, openai, wiki
 from wikismith.server.routes import config as config_routes
 from wikismith.server.streaming import ClientGone
 
@@ -157,6 +161,12 @@ def _publish(metrics: Metrics) -> None:
         log.warning("could not write the metrics file: %s", exc)
 
 
+def _job_queue(server: ServerState, max_jobs: int) -> JobQueue:
+    """The generation jobs, over the server's router and wiki cache, recorded under the data directory."""
+    context = JobContext(server.router, server.settings, server.config, wiki.store(server))
+    return JobQueue(context, FileJobStore(server.settings.data.jobs), max_jobs=max_jobs)
+
+
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
     """Raises ConfigError for a contradictory server setting (WIKISMITH_METRICS_AUTH without gateway keys)."""
     limits = ServerLimits.from_env(settings.env)
@@ -165,6 +175,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
     auth = Auth.from_settings(settings)
     if auth.metrics and not auth.keys:
         raise ConfigError("WIKISMITH_METRICS_AUTH=1 protects /metrics with the gateway keys: set WIKISMITH_API_KEYS")
+    max_jobs = max_jobs_setting(settings.env)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -175,12 +186,15 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         metrics.watch_streams(lambda: server.streams)
         metrics.bound_targets(server.known_target)
         app.state.server = server
+        server.jobs = _job_queue(server, max_jobs)
+        await server.jobs.open()  # resumes the jobs the last server left running
         refresh = _start_refresh(server)
         publishing = asyncio.create_task(_publish_metrics(metrics), name="metrics") if metrics.shared_dir else None
         settle_heap()  # the start-up heap is built: freeze it before the first request
         try:
             yield
         finally:
+            await server.jobs.aclose()  # running jobs are interrupted, to be resumed by the next server
             for task in (refresh, publishing):
                 if task is not None:
                     task.cancel()
@@ -202,7 +216,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     _install_error_handlers(app)
-    modules = (openai, config_routes, wiki, chat, local)
+    modules = (openai, config_routes, wiki, chat, local, jobs)
     for module in modules:
         app.include_router(module.router)
     paths = frozenset(getattr(r, "path", "") for m in modules for r in m.router.routes)
