@@ -16,7 +16,7 @@ Modules: `model` (JobSpec, Job, JobEvent), `target` (a spec checked and resolved
 from wikismith.jobs.model import Job, JobEvent, JobSpec, JobState, PageState, WikiRef
 from wikismith.jobs.queue import JobConflict, JobNotFound, JobQueue, max_jobs_setting
 from wikismith.jobs.runner import JobContext
-from wikismith.jobs.store import JOB_ID, FileJobStore, JobStore
+from wikismith.jobs.store import JOB_ID, FileJobStore, JobStore, StoreBusy
 from wikismith.jobs.target import JobRejected, JobTarget, resolve_target
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "JobStore",
     "JobTarget",
     "PageState",
+    "StoreBusy",
     "WikiRef",
     "max_jobs_setting",
     "resolve_target",

@@ -102,7 +102,8 @@ class JobQueue:
     # --- life ---------------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Load the stored jobs, forget the oldest ended ones, and resume those the last server left running."""
+        """Load the stored jobs, forget the oldest ended ones, and resume those the last server left running.
+        StoreBusy when another queue (another server on the same data directory) has the store."""
         for job, events in await self.store.load():
             self._entries[job.id] = _Entry(job, events)
         await self._prune()
@@ -130,6 +131,7 @@ class JobQueue:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        await self.store.close()
 
     def _recover(self, entry: _Entry) -> None:
         job = entry.job
@@ -324,7 +326,8 @@ class JobQueue:
 
     def _end(self, entry: _Entry, state: JobState, kind: EventKind, **fields: str | None) -> None:
         job = entry.job
-        job.state, job.finished, job.error = state, now(), fields.get("error")
+        job.state, job.finished, job.error, job.stage = state, now(), fields.get("error"), None
+        job.wall_time = round(job.wall_time, 3)
         self._emit(entry, kind, **fields)
 
     def _emit(self, entry: _Entry, kind: EventKind, **fields: Any) -> None:

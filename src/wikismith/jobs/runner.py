@@ -12,7 +12,7 @@ from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
 from wikismith.jobs.model import EventKind, Job, PageState
 from wikismith.jobs.target import JobTarget
-from wikismith.llm.base import ChatModel
+from wikismith.llm.base import ChatModel, Embedder
 from wikismith.wiki.generator import RunSummary
 from wikismith.wiki.manifest import load_manifest
 from wikismith.wiki.progress import Progress
@@ -24,12 +24,14 @@ Emit = Callable[..., None]  # emit(kind, *, message=None, page_id=None, title=No
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
-    """What every job runs with: the model (the server's router), settings, configuration, the wiki cache."""
+    """What every job runs with: the model (the server's router), settings, configuration, the wiki cache, and
+    the embedder to index with (a function giving the one the server shares; None: one per run, closed after)."""
 
     model: ChatModel
     settings: Settings
     config: AppConfig
     wikis: WikiStore
+    embedder: Callable[[], Embedder] | None = None
 
 
 async def run_job(job: Job, target: JobTarget, token: str | None, context: JobContext, emit: Emit) -> RunSummary:
@@ -45,6 +47,7 @@ async def run_job(job: Job, target: JobTarget, token: str | None, context: JobCo
         out=target.out,
         store=context.wikis,
         progress=fold,
+        embedder=context.embedder() if context.embedder is not None else None,
     )
     fold.finish(summary)
     return summary

@@ -1,19 +1,22 @@
 """Where job records and their events are kept: the `JobStore` Protocol and its file-backed implementation.
 
-A store is written by one `JobQueue` (its single writer task, so calls never overlap) and read once, when the
-queue opens. Another backend (Postgres, `wikismith.backends`) implements the same three methods.
+A store belongs to one `JobQueue` at a time, in one process: `load` claims it (`StoreBusy` when another queue
+holds it: two servers on one data directory would otherwise both resume the same jobs), `close` lets it go. The
+queue writes through its single writer task, so calls never overlap. Another backend (Postgres,
+`wikismith.backends`) implements the same four methods.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from pydantic import ValidationError
 
@@ -25,9 +28,18 @@ log = logging.getLogger("wikismith.jobs")
 JOB_ID = re.compile(r"[0-9a-f]{8,40}")
 
 
+class StoreBusy(Exception):
+    """Another queue (another server process on the same data directory) holds the store."""
+
+
 class JobStore(Protocol):
     async def load(self) -> list[tuple[Job, list[JobEvent]]]:
-        """Every stored job with its events in `seq` order, oldest job first."""
+        """Claim the store (StoreBusy when another queue holds it), then every stored job with its events in
+        `seq` order, oldest job first."""
+        ...
+
+    async def close(self) -> None:
+        """Let the store go (another queue may claim it)."""
         ...
 
     async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
@@ -45,9 +57,28 @@ class FileJobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._claim: IO[str] | None = None
 
     async def load(self) -> list[tuple[Job, list[JobEvent]]]:
+        self._take()
         return await asyncio.to_thread(self._load)
+
+    async def close(self) -> None:
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.close()  # the lock goes with the descriptor (and with the process, however it ends)
+
+    def _take(self) -> None:
+        if self._claim is not None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        claim = open(self.root / ".lock", "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(claim.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            raise StoreBusy(f"another wikismith server runs the jobs of {self.root}") from None
+        self._claim = claim
 
     async def save(self, job: Job, events: Sequence[JobEvent]) -> None:
         await asyncio.to_thread(self._save, job, events)
@@ -82,8 +113,6 @@ class FileJobStore:
                 path.unlink()
 
     def _load(self) -> list[tuple[Job, list[JobEvent]]]:
-        if not self.root.is_dir():
-            return []
         found: list[tuple[Job, list[JobEvent]]] = []
         for path in sorted(self.root.glob("*.json")):
             if not JOB_ID.fullmatch(path.stem):

@@ -33,7 +33,8 @@ from starlette.responses import Response
 
 from wikismith.config.models import AppConfig, ConfigError
 from wikismith.config.settings import Settings
-from wikismith.jobs import FileJobStore, JobContext, JobQueue, max_jobs_setting
+from wikismith.jobs import FileJobStore, JobContext, JobQueue, StoreBusy, max_jobs_setting
+from wikismith.llm.base import Embedder
 from wikismith.llm.errors import LLMError
 from wikismith.redact import redact
 from wikismith.router import Router, build_router
@@ -161,10 +162,21 @@ def _publish(metrics: Metrics) -> None:
         log.warning("could not write the metrics file: %s", exc)
 
 
-def _job_queue(server: ServerState, max_jobs: int) -> JobQueue:
-    """The generation jobs, over the server's router and wiki cache, recorded under the data directory."""
-    context = JobContext(server.router, server.settings, server.config, wiki.store(server))
-    return JobQueue(context, FileJobStore(server.settings.data.jobs), max_jobs=max_jobs)
+async def _open_jobs(server: ServerState, max_jobs: int) -> JobQueue | None:
+    """The generation jobs, over the server's router and wiki cache, recorded under the data directory, opened
+    (resuming what the last server left running); None when another server process runs them."""
+
+    def embedder() -> Embedder:  # the chat's: one model loaded, one index per repository for both
+        return chat.index_cache(server).embedder(server.config, None)
+
+    context = JobContext(server.router, server.settings, server.config, wiki.store(server), embedder)
+    queue = JobQueue(context, FileJobStore(server.settings.data.jobs), max_jobs=max_jobs)
+    try:
+        await queue.open()
+    except StoreBusy as exc:  # `serve --workers N`, or a second server on the same WIKISMITH_HOME
+        log.warning("generation jobs are off in this process: %s", exc)
+        return None
+    return queue
 
 
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
@@ -186,15 +198,15 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         metrics.watch_streams(lambda: server.streams)
         metrics.bound_targets(server.known_target)
         app.state.server = server
-        server.jobs = _job_queue(server, max_jobs)
-        await server.jobs.open()  # resumes the jobs the last server left running
+        server.jobs = await _open_jobs(server, max_jobs)
         refresh = _start_refresh(server)
         publishing = asyncio.create_task(_publish_metrics(metrics), name="metrics") if metrics.shared_dir else None
         settle_heap()  # the start-up heap is built: freeze it before the first request
         try:
             yield
         finally:
-            await server.jobs.aclose()  # running jobs are interrupted, to be resumed by the next server
+            if server.jobs is not None:
+                await server.jobs.aclose()  # running jobs are interrupted, to be resumed by the next server
             for task in (refresh, publishing):
                 if task is not None:
                     task.cancel()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wikismith.llm.base import ChatModel
+from wikismith.llm.base import ChatModel, Embedder
 from wikismith.redact import redact
 from wikismith.wiki.generator import RunSummary, WikiOptions, concurrency_for, context_budget, generate_wiki
 from wikismith.wiki.progress import Progress, ProgressCallback
@@ -88,14 +88,17 @@ async def run_wiki(
     out: Path | None = None,
     store: WikiStore | None = None,
     progress: ProgressCallback | None = None,
+    embedder: Embedder | None = None,
 ) -> RunSummary:
     """Run (or resume) the wiki of `source` into `out` (default: the data directory's `wikis/<repo key>`), and
-    into `store` once every page is done. The summary's wall time includes opening and indexing."""
+    into `store` once every page is done. The summary's wall time includes opening and indexing. `embedder`: one
+    the caller shares and closes (default: `source.embedder`'s, made and closed here)."""
     from wikismith.rag import create_embedder, repo_key
 
     started = time.perf_counter()
     emit = progress or (lambda _: None)
-    embedder = create_embedder(config, source.embedder) if source.embedder else None
+    owned = create_embedder(config, source.embedder) if embedder is None and source.embedder else None
+    embedder = embedder or owned
     try:
         repo = await prepare_repo(
             settings,
@@ -123,7 +126,7 @@ async def run_wiki(
         finally:
             await repo.aclose()
     finally:
-        if embedder is not None:
-            await embedder.aclose()
+        if owned is not None:
+            await owned.aclose()
     summary.wall_time = time.perf_counter() - started
     return summary

@@ -45,7 +45,12 @@ class ResumeBody(BaseModel):
 
 def queue(server: ServerState) -> JobQueue:
     if server.jobs is None:
-        raise HTTPProblem(503, "generation jobs are not available on this server", code="jobs_unavailable")
+        raise HTTPProblem(
+            503,
+            "generation jobs run in another server process on this data directory (WIKISMITH_HOME); with"
+            " several workers, run the jobs on a server with one",
+            code="jobs_unavailable",
+        )
     return server.jobs
 
 
