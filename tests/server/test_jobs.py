@@ -176,8 +176,8 @@ def marker_order(emulator: Emulator, names: list[str]) -> list[str]:
 
 def test_jobs_beyond_max_jobs_wait_and_run_in_order(jobs_server: LiveServer, emulator: Emulator, roots: Path) -> None:
     names = ["repo-one", "repo-two", "repo-three"]
-    for _ in names:
-        script_wiki(emulator, structure_delay=0.3)
+    for delay in (2.0, 0.1, 0.1):  # the first job runs while the others are started
+        script_wiki(emulator, structure_delay=delay)
     ids = [start(jobs_server, repo=str(write_repo(roots, name))).json()["job"]["id"] for name in names]
     states = [job_of(jobs_server.url, job_id)["state"] for job_id in ids]
     assert states == ["running", "queued", "queued"]
@@ -191,7 +191,7 @@ def test_max_jobs_2_runs_two_at_once(
     start_server: ServerFactory, emulator: Emulator, roots: Path, tmp_path: Path
 ) -> None:
     server = serve(start_server, emulator, WIKISMITH_LOCAL_ROOTS=str(roots), WIKISMITH_MAX_JOBS="2")
-    emulator.script("m1", Reply(text=STRUCTURE, delay=1.0), Reply(text=STRUCTURE, delay=1.0))
+    emulator.script("m1", Reply(text=STRUCTURE, delay=3.0), Reply(text=STRUCTURE, delay=3.0))
     ids = [start(server, repo=str(write_repo(roots, name))).json()["job"]["id"] for name in ("repo-one", "repo-two")]
     assert emulator.wait_until(lambda: len(emulator.chat_requests()) == 2, timeout=10)  # both structures asked
     assert [job_of(server.url, job_id)["state"] for job_id in ids] == ["running", "running"]
@@ -283,6 +283,7 @@ def test_failed_pages_are_named_and_a_resume_retries_only_them(
         ({"repo": "file:///etc"}, 400, "repo", "file:// URLs are refused"),
         ({"repo": "https://github.com/o/r", "repo_type": "svn"}, 422, "repo_type", "Input should be"),
         ({"ref": "main"}, 400, "ref", "remote repositories only"),
+        ({"repo": "https://github.com/o/r", "ref": "--upload-pack=x"}, 422, "ref", "not a branch, tag or commit"),
         ({"colour": "red"}, 422, "colour", "Extra inputs are not permitted"),
         ({"comprehensive": "very"}, 422, "comprehensive", "valid boolean"),
         ({"repo": ""}, 422, "repo", "at least 1 character"),

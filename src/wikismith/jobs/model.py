@@ -8,6 +8,7 @@ or an event: `model_dump` leaves it out, and a record read back has none.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -34,6 +35,7 @@ EventKind = Literal[
 FINAL_KINDS: frozenset[str] = frozenset({"finished", "failed", "cancelled", "interrupted"})
 PageStatus = Literal["pending", "running", "done", "failed"]
 _MAX_FILTERS = 200
+_REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")  # what `git check-ref-format` refuses
 
 
 def now() -> str:
@@ -61,6 +63,14 @@ class JobSpec(BaseModel):
     included_dirs: list[str] = Field(default_factory=list, max_length=_MAX_FILTERS)
     included_files: list[str] = Field(default_factory=list, max_length=_MAX_FILTERS)
     token: SecretStr | None = Field(None, exclude=True, max_length=4096)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        """A branch, tag or commit as git names them: never an option (`-…`), no spaces or control characters."""
+        if value is not None and (value.startswith("-") or ".." in value or _REF_BAD.search(value)):
+            raise ValueError("not a branch, tag or commit name")
+        return value
 
     @field_validator("excluded_dirs", "excluded_files", "included_dirs", "included_files", mode="before")
     @classmethod

@@ -271,7 +271,7 @@ class JobQueue:
             entry = self._entries.get(self._waiting.popleft())
             if entry is None or entry.job.state != "queued":
                 continue
-            entry.job.state = "running"
+            entry.job.state, entry.job.started = "running", now()
             entry.stop = None
             task = asyncio.create_task(self._run(entry), name=f"job-{entry.job.id}")
             entry.task = task
@@ -280,7 +280,7 @@ class JobQueue:
 
     async def _run(self, entry: _Entry) -> None:
         job = entry.job
-        job.started, job.finished, job.error = now(), None, None
+        job.finished, job.error = None, None
         job.runs += 1
         self._emit(entry, "started", message=f"run {job.runs} with {job.model_name}")
         token = entry.token.get_secret_value() if entry.token is not None else None
