@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,7 +141,7 @@ class CodeMap:
             index: dict[str, list[Symbol]] = {}
             for facts in self.files.values():
                 for symbol in facts.symbols:
-                    keys = {symbol.qualname, symbol.name} if symbol.qualname else {facts.module}
+                    keys = {symbol.qualname, symbol.name} if symbol.qualname else _module_keys(facts.module)
                     if symbol.qualname and facts.module:
                         keys.add(f"{facts.module}.{symbol.qualname}")
                     for key in keys - {""}:
@@ -228,6 +229,11 @@ class CodeMap:
             log.warning("code map in %s is unreadable (%s); it will be rebuilt", directory, exc)
             return None
         return cls({f.path: f for f in files})
+
+
+def _module_keys(module: str) -> set[str]:
+    """A module is found by its name and the name's last part (`tinycalc.cli`, `cli`; `web/app`, `app`)."""
+    return {module, re.split(r"[./]|::", module)[-1]} if module else set()
 
 
 def _file_row(f: FileFacts) -> list[Any]:
