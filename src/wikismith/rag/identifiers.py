@@ -35,7 +35,7 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _CODE_NAME = re.compile(rf"^(?:self\.|this\.|cls\.)?{_IDENT}(?:(?:\.|::){_IDENT})*(?:\(\))?$")
 _PATH = re.compile(rf"^[\w.-]*[\w-](?:/[\w.-]+)*\.(?:{'|'.join(SOURCE_SUFFIXES)})$")
 _PROSE_CALL = re.compile(rf"(?<![\w.`]){_IDENT}(?:\.{_IDENT})*\(\)")
-_PROSE_SNAKE = re.compile(r"(?<![\w.`/-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w(`/-])")
+_PROSE_SNAKE = re.compile(r"(?<![\w.`/-])(?:_+[a-z][a-z0-9]*(?:_[a-z0-9]+)*|[a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(`/-])")
 _PROSE_FILE = re.compile(r"(?<![\w./`-])[\w-]+(?:/[\w.-]+)*\.(?:py|pyi|js|jsx|ts|tsx|go|rs|java)(?![\w/`])")
 _PROSE_DOTTED = re.compile(rf"(?<![\w.`/-]){_IDENT}(?:\.{_IDENT})+(?![\w(`/])")
 _NOT_NAMES = r"(?!(?:The|This|That|These|Each|Every|Its|Our|Your|Their|One|Any|Some|Main|Base|Helper|Python)\b)"
@@ -138,13 +138,16 @@ class Resolver:
         return self._cache[name]
 
     def _resolve(self, name: str) -> Resolution:
-        if _PATH.match(name) and "::" not in name:
-            return self._file(name)
+        as_file = self._file(name) if _PATH.match(name) and "::" not in name else None
+        if as_file is not None and (as_file.status == "resolved" or "/" in name):
+            return as_file
         bare = re.sub(r"^(?:self|this|cls)\.", "", name).replace("::", ".")
-        if self.known(bare):
+        if self.known(bare):  # `Transport.json` is a method, not a file
             return Resolution("resolved")
         rewrite = self.rewrite(bare)
-        return Resolution("rewritten", rewrite) if rewrite else Resolution("unresolved")
+        if rewrite:
+            return Resolution("rewritten", rewrite)
+        return as_file or Resolution("unresolved")
 
     def _file(self, name: str) -> Resolution:
         path = name.lstrip("./")

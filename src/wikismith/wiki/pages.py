@@ -117,7 +117,8 @@ def _cut(chunk: Chunk, max_chars: int) -> Chunk:
 
 
 def format_context(chunks: Sequence[Chunk]) -> str:
-    """Chunks grouped by file (in rank order of first appearance), sorted by line, every line numbered."""
+    """Chunks grouped by file (in rank order of first appearance), sorted by line, every line numbered, each
+    headed by its file, lines and the symbol it is in."""
     by_file: dict[str, list[Chunk]] = {}
     for chunk in chunks:
         by_file.setdefault(chunk.path, []).append(chunk)
@@ -127,7 +128,8 @@ def format_context(chunks: Sequence[Chunk]) -> str:
             # A chunk ends with its last line's newline: what follows it is not a line of the chunk.
             lines = chunk.text.removesuffix("\n").split("\n")
             numbered = "\n".join(f"{chunk.start_line + i}: {line}" for i, line in enumerate(lines))
-            parts.append(f"## File Path: {path} (lines {chunk.start_line}-{chunk.end_line})\n{numbered}")
+            within = f", in {chunk.symbol.partition('::')[2]}" if chunk.symbol.partition("::")[2] else ""
+            parts.append(f"## File Path: {path} (lines {chunk.start_line}-{chunk.end_line}{within})\n{numbered}")
     return "\n\n".join(parts) or "(no excerpts were found)"
 
 
