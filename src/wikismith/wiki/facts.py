@@ -27,6 +27,7 @@ from wikismith.wiki.tally import Tally
 
 log = logging.getLogger("wikismith.wiki.facts")
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+_FENCED = re.compile(r"^\s*(```|~~~).*?(?:^\s*\1[^\n]*$|\Z)", re.DOTALL | re.MULTILINE)
 MAX_SUMMARY_SENTENCES = 3
 _ECHO = re.compile(r"\b(sentences?|the facts|names in|facts about)\b", re.IGNORECASE)
 
@@ -121,7 +122,7 @@ def modules_section(codemap: CodeMap, paths: Sequence[str]) -> str:
 
 def summary_text(answer: str) -> str:
     """A small model's summary as plain sentences: no reasoning, headings, lists, code or repeats."""
-    text = _THINK.sub("", answer)
+    text = _FENCED.sub("", _THINK.sub("", answer))
     lines = [
         line.strip() for line in text.split("\n") if line.strip() and not line.lstrip().startswith(("#", "```", "|"))
     ]
@@ -147,5 +148,15 @@ async def fact_body(
     request = ChatRequest(model=model_name, messages=[Message(role="user", content=prompt)], tag="wiki-page")
     response = await model.complete(request)
     tally.add(response)
-    summary = summary_text(response.text)
+    summary = summary_text(response.text) or docstring_summary(facts.codemap, paths)
     return f"# {title}\n\n{summary}\n\n{modules_section(facts.codemap, paths)}"
+
+
+def docstring_summary(codemap: CodeMap, paths: Sequence[str]) -> str:
+    """What the modules' own docstrings say, when the model wrote nothing usable."""
+    parts = []
+    for path in paths:
+        module = codemap.module_symbol(path)
+        first = module.doc.split("\n\n", 1)[0].strip() if module is not None else ""
+        parts.append(f"`{path}`: {first.rstrip('.')}." if first else f"`{path}`.")
+    return ("This page covers " + " ".join(parts)) if parts else ""
