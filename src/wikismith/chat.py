@@ -7,14 +7,15 @@
 Order (DeepWiki ran validation after cloning and embedding; here it runs first): validate the messages, the
 model and the filters -> open the repository -> build or update its index (cached per process) -> retrieve ->
 DeepWiki's prompts (simple chat or a Deep Research iteration, in the requested language) -> stream through the
-router. If the prompt does not fit even after the router tried larger-context targets (`ContextTooLong`), it is
-sent once more without the retrieved context, as DeepWiki intended.
+router -> with a code map, check the identifiers the answer names (`AnswerChecked`, after the answer). If the
+prompt does not fit even after the router tried larger-context targets (`ContextTooLong`), it is sent once more
+without the retrieved context, as DeepWiki intended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +33,7 @@ from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError
 from wikismith.llm.events import StreamEvent, TextDelta
 from wikismith.llm.types import ChatRequest, Message
 from wikismith.rag import prompts
+from wikismith.rag.answer_check import AnswerCheck, check_answer, cited_chunks
 from wikismith.rag.embedders import chosen_name, create_embedder
 from wikismith.rag.filters import parse_filter_list
 from wikismith.rag.index import build_index
@@ -119,7 +121,15 @@ class ContextDropped:
     type: Literal["context_dropped"] = "context_dropped"
 
 
-ChatEvent = Sources | ContextDropped | StreamEvent
+@dataclass(frozen=True, slots=True)
+class AnswerChecked:
+    """After the answer: the identifiers it names checked against the code map, and their sources."""
+
+    check: AnswerCheck
+    type: Literal["answer_checked"] = "answer_checked"
+
+
+ChatEvent = Sources | ContextDropped | AnswerChecked | StreamEvent
 
 
 class IndexCache:
@@ -317,59 +327,30 @@ async def chat_stream(
     hits = await _retrieve(index, config, inp)
     yield Sources(tuple(hits))
     messages = build_messages(config, inp, index.snapshot, hits)
-    sent = False
+    text: list[str] = []
+    reason = None
     try:
         async for event in router.stream(ChatRequest(model=model, messages=messages, tag="chat")):
-            sent = sent or isinstance(event, TextDelta)
+            text += [event.text] if isinstance(event, TextDelta) else []
             yield event
-        return
     except LLMError as error:
-        if sent or not hits or not _too_long(error):
+        if text or not hits or not _too_long(error):
             raise
         reason = str(error)
-    yield ContextDropped(reason)
-    note = prompts.NO_CONTEXT_TOO_LONG_NOTE
-    messages = build_messages(config, inp, index.snapshot, hits, without_context_note=note)
-    async for event in router.stream(ChatRequest(model=model, messages=messages, tag="chat")):
-        yield event
-
-
-def _cited_ranges(answer: str, spelling: str) -> list[tuple[int, int]] | None:
-    """None when `answer` never names `spelling`; else the line ranges given with it (`path:12`, `path:12-30`)."""
-    dash = "[-\u2013]"  # a hyphen or an en dash
-    pattern = rf"(?<![\w./-]){re.escape(spelling)}(?::(\d+)(?:\s*{dash}\s*(\d+))?)?(?![\w/-])"
-    found = list(re.finditer(pattern, answer))
-    if not found:
-        return None
-    return [(int(m[1]), int(m[2] or m[1])) for m in found if m[1]]
-
-
-def cited_chunks(answer: str, chunks: Sequence[ScoredChunk]) -> list[ScoredChunk]:
-    """The retrieved chunks an answer cites, best first: those of a file it names (by path, or by file name when
-    that is unique among the retrieved files) and, when it gives line ranges for the file, overlapping one of
-    them (all of the file's chunks when none overlaps). Empty when the answer cites none."""
-    paths = list(dict.fromkeys(c.chunk.path for c in chunks))
-    names = [p.rsplit("/", 1)[-1] for p in paths]
-    cited: dict[str, list[tuple[int, int]]] = {}
-    for path, name in zip(paths, names, strict=True):
-        spellings = [path] + ([name] if name != path and names.count(name) == 1 else [])
-        found = [r for r in (_cited_ranges(answer, s) for s in spellings) if r is not None]
-        if found:
-            cited[path] = [span for ranges in found for span in ranges]
-
-    def overlaps(chunk: ScoredChunk) -> bool:
-        return any(s <= chunk.chunk.end_line and chunk.chunk.start_line <= e for s, e in cited[chunk.chunk.path])
-
-    out = []
-    for path, ranges in cited.items():
-        own = [c for c in chunks if c.chunk.path == path]
-        narrowed = [c for c in own if overlaps(c)] if ranges else []
-        out.extend(narrowed or own)
-    return sorted(out, key=lambda c: -c.score)
+    if reason is not None:
+        yield ContextDropped(reason)
+        note = prompts.NO_CONTEXT_TOO_LONG_NOTE
+        messages = build_messages(config, inp, index.snapshot, hits, without_context_note=note)
+        async for event in router.stream(ChatRequest(model=model, messages=messages, tag="chat")):
+            text += [event.text] if isinstance(event, TextDelta) else []
+            yield event
+    if index.codemap is not None and text:
+        yield AnswerChecked(await asyncio.to_thread(check_answer, "".join(text), hits, index.codemap))
 
 
 __all__ = [
     "PROCESS_CACHE",
+    "AnswerChecked",
     "ChatEvent",
     "ChatInput",
     "ChatTurn",

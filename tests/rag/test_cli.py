@@ -67,10 +67,11 @@ def test_index_prints_counts_and_a_second_run_embeds_nothing(cli: Invoke, tmp_pa
     assert data["files_indexed"] == 4 and data["files_embedded"] == 4
     assert data["skipped"] == {"excluded_dir": 1, "excluded_file": 1}
     assert data["chunks"] >= 4 and data["seconds"] >= 0
+    assert data["code_map"] == {"languages": {"python": 2}, "symbols": 2}  # parse_invoice, send_email
     again = orjson.loads(cli("index", str(repo), "--json").stdout)
     assert again["files_embedded"] == 0 and again["chunks"] == data["chunks"]
     text = cli("index", str(repo)).stdout
-    assert "4 indexed" in text and "excluded_dir 1" in text
+    assert "4 indexed" in text and "excluded_dir 1" in text and "code map    2 symbols (python 2)" in text
 
 
 def test_index_reports_a_missing_repository_cleanly(cli: Invoke, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from wikismith.rag.codemap import FILE_NAME, CodeMap, Symbol, build_codemap, parse_batch, parse_files
+from wikismith.rag.codemap import FILE_NAME, CodeMap, Symbol, build_codemap
 
 POLYGLOT = Path(__file__).resolve().parents[1] / "fixtures" / "polyglot"
 
@@ -179,13 +179,3 @@ def test_a_file_with_a_syntax_error_is_marked_and_keeps_what_parsed(tmp_path: Pa
     facts = build_codemap(tmp_path, ["broken.py"]).files["broken.py"]
     assert facts.error is True
     assert "good" in [s.qualname for s in facts.symbols]
-
-
-def test_many_files_are_parsed_in_two_processes_with_the_same_facts(tmp_path: Path) -> None:
-    todo = []
-    for i in range(240):
-        (tmp_path / f"m{i}.py").write_text(f'def f{i}(x):\n    """Doc {i}."""\n    return g(x) + {i}\n')
-        todo.append((f"m{i}.py", f"digest-{i}"))
-    parallel = sorted(parse_files(tmp_path, todo), key=lambda f: f.path)
-    assert parallel == sorted(parse_batch(tmp_path, todo), key=lambda f: f.path)
-    assert len(parallel) == 240 and parallel[0].symbols[1].doc == "Doc 0."

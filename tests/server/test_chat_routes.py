@@ -78,7 +78,7 @@ def test_sse_stream_has_typed_events(chat_server: LiveServer, repo: Path) -> Non
     assert "delta" in names and "usage" in names
     sources = json.loads(frames[0].split("data: ", 1)[1])["sources"]
     assert {s["path"] for s in sources} >= {"src/auth.py"}
-    assert set(sources[0]) == {"path", "start_line", "end_line", "score"}
+    assert set(sources[0]) == {"path", "start_line", "end_line", "score", "symbol"}  # symbol: the code map's path
     text = "".join(
         json.loads(f.split("data: ", 1)[1])["text"] for f, n in zip(frames, names, strict=True) if n == "delta"
     )

@@ -107,7 +107,7 @@ async def test_generates_a_whole_wiki_with_true_citations(
     assert "Sure, here is" not in page
     assert "Sources: [calc/ops.py:1-6](), [calc/ops.py:" in page
     assert "nowhere.py" not in page and "400-420" not in page
-    assert "A[CLI] --> B[ops]" in page
+    assert "A[cli] --> B[ops]" in page  # repaired by the model, then its node named after the real module cli
     assert "See [ops](page-2.md)" in page
     assert summary.citations.checked == 6
     assert summary.citations.removed == 1 and summary.citations.fixed == 1

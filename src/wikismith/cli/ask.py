@@ -79,12 +79,13 @@ def ask(
 
 
 async def _ask(settings: Settings, config: AppConfig, inp: ChatInput) -> None:
-    from wikismith.chat import PROCESS_CACHE, ContextDropped, Sources, chat_stream, cited_chunks
+    from wikismith.chat import PROCESS_CACHE, AnswerChecked, ContextDropped, Sources, chat_stream, cited_chunks
     from wikismith.llm.events import TextDelta
     from wikismith.rag import SourceError
 
     sources: tuple[ScoredChunk, ...] = ()
     answer: list[str] = []
+    checked: AnswerChecked | None = None
     try:
         async with open_router(config, settings) as router:
             async for event in chat_stream(router, settings, config, inp):
@@ -92,6 +93,8 @@ async def _ask(settings: Settings, config: AppConfig, inp: ChatInput) -> None:
                     sources = event.chunks
                 elif isinstance(event, ContextDropped):
                     print("(the question did not fit with the retrieved code; answering without it)", file=sys.stderr)
+                elif isinstance(event, AnswerChecked):
+                    checked = event
                 elif isinstance(event, TextDelta):
                     answer.append(event.text)
                     sys.stdout.write(event.text)
@@ -101,6 +104,9 @@ async def _ask(settings: Settings, config: AppConfig, inp: ChatInput) -> None:
     finally:
         await PROCESS_CACHE.aclose()
     cited = cited_chunks("".join(answer), sources)
+    if checked is not None:  # the sources of the symbols it names, checked against the code map
+        cited = [*cited, *checked.check.cited]
+        print(checked.check.line(), file=sys.stderr)
     sys.stdout.write("\n\n" + format_sources(cited or sources) + "\n")
 
 

@@ -192,14 +192,16 @@ def _print_summary(summary: RunSummary) -> None:
     s = summary
     tally = s.tally
     cost = f"${tally.cost:.4f}" if tally.cost_known else "unknown (no prices reported)"
-    source = "the model" if s.structure_source == "model" else "the file tree (fallback)"
+    source = "the model" if s.structure_source == "model" else "a fallback derived from the code"
     lines = [
         f"wiki: {s.output}",
         f"pages: {s.written} written, {s.reused} already done, {len(s.failed)} failed, {len(s.pending)} pending"
         f" of {s.total} (structure from {source})",
         f"citations: {s.citations.checked} checked, {s.citations.fixed} fixed, {s.citations.removed} removed,"
         f" {s.citations.added} added from the retrieved context;"
-        f" diagrams: {s.diagrams_repaired} repaired, {s.diagrams_removed} removed",
+        f" diagrams: {s.diagrams_repaired} repaired, {s.diagrams_removed} removed, {s.diagrams_replaced} replaced by"
+        f" ones derived from the code, {s.diagrams_derived} derived",
+        s.identifiers.line(),
         f"tokens: {tally.tokens:,} ({tally.prompt_tokens:,} in, {tally.completion_tokens:,} out) in {tally.calls}"
         f" calls; cost: {cost}",
         f"wall time: {s.wall_time:.1f} s",

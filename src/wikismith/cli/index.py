@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -87,7 +88,16 @@ def summary(result: RepoIndex) -> dict[str, object]:
         "seconds": round(stats.seconds, 2),
         "embed_seconds": round(stats.embed_seconds, 2),
         "index": result.key,
+        "code_map": _code_map(result),
     }
+
+
+def _code_map(result: RepoIndex) -> dict[str, object]:
+    """Files parsed per language and symbols, from the index's code map."""
+    codemap = result.codemap
+    files = codemap.files.values() if codemap is not None else ()
+    languages = Counter(f.language for f in files if f.language)
+    return {"languages": dict(languages.most_common()), "symbols": sum(max(0, len(f.symbols) - 1) for f in files)}
 
 
 def _print(result: RepoIndex) -> None:
@@ -103,4 +113,8 @@ def _print(result: RepoIndex) -> None:
     )
     typer.echo(f"skipped     {sum(skipped.values())} ({reasons})")
     typer.echo(f"chunks      {data['chunks']} ({data['chunks_embedded']} embedded)")
+    code = data["code_map"]
+    assert isinstance(code, dict)
+    parsed = ", ".join(f"{language} {n}" for language, n in code["languages"].items()) or "no source files"
+    typer.echo(f"code map    {code['symbols']} symbols ({parsed})")
     typer.echo(f"seconds     {data['seconds']} (embedding {data['embed_seconds']})")

@@ -5,8 +5,8 @@ index = await build_index(snapshot, settings, config)          # incremental; lo
 hits = await index.retrieve("where is auth handled?", k=20)    # ScoredChunk: path, lines, score
 index.codemap.lookup("Signer.sign")                             # the code map (tree-sitter facts)
 
-The names below are imported on first use, so that a module of this package (the code map's parser helper
-process, for one) can be imported without loading the embedders and the index.
+The names below are imported on first use, so that importing one module of this package (the code map, for
+one) does not load the embedders and the index.
 """
 
 from __future__ import annotations

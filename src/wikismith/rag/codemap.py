@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +33,6 @@ FILE_NAME = "codemap.json"
 FORMAT_VERSION = 1
 KINDS = ("module", "class", "function", "method", "constant")
 _FAMILY = {"typescript": "javascript", "tsx": "javascript"}  # languages whose files import one another
-PARALLEL_FROM = 200  # files to parse before a helper process pays for its start (~0.3 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,7 @@ class CodeMap:
             index: dict[str, list[Symbol]] = {}
             for facts in self.files.values():
                 for symbol in facts.symbols:
-                    keys = {symbol.qualname, symbol.name} if symbol.qualname else {facts.module}
+                    keys = {symbol.qualname, symbol.name} if symbol.qualname else _module_keys(facts.module)
                     if symbol.qualname and facts.module:
                         keys.add(f"{facts.module}.{symbol.qualname}")
                     for key in keys - {""}:
@@ -230,6 +229,11 @@ class CodeMap:
         return cls({f.path: f for f in files})
 
 
+def _module_keys(module: str) -> set[str]:
+    """A module is found by its name and the name's last part (`tinycalc.cli`, `cli`; `web/app`, `app`)."""
+    return {module, re.split(r"[./]|::", module)[-1]} if module else set()
+
+
 def _file_row(f: FileFacts) -> list[Any]:
     symbols = [
         [s.qualname, s.kind, s.start_line, s.end_line, s.signature, s.doc, s.parent, s.detail, s.bases, s.breaks]
@@ -274,8 +278,9 @@ def build_codemap(
 ) -> CodeMap:
     """The map of `paths` (relative POSIX paths under `root`). A file whose digest (sha256 of its bytes; taken
     from `digests` when given, as the index already has them) equals its entry in `previous` is not parsed
-    again. Imports are resolved afresh for every file, since a new file can resolve an old import. Many files
-    to parse are parsed in two processes (`parse_files`)."""
+    again. Imports are resolved afresh for every file, since a new file can resolve an old import (with the same
+    set of files, only those of the re-parsed files). Parsing holds the GIL (tree-sitter does not release it); a
+    second process was measured slower on 2 shared cores (pickling ~0.6 s each way), so there is none."""
     from wikismith.rag.codemap_imports import resolve_imports
 
     old = previous.files if previous is not None else {}
@@ -294,7 +299,7 @@ def build_codemap(
             files[path] = prior
         else:
             todo.append((path, digest))
-    for facts in parse_files(root, todo):
+    for facts in parse_batch(root, todo):
         files[facts.path] = facts
     files = dict(sorted(files.items()))
     # With the same set of files, an unchanged file's imports resolve as before: only re-parsed ones need it.
@@ -302,45 +307,8 @@ def build_codemap(
     return CodeMap(resolve_imports(files, root, only))
 
 
-def parse_files(root: Path, todo: list[tuple[str, str]]) -> list[FileFacts]:
-    """Parse (path, digest) pairs. Many are shared with one helper process (`python -m
-    wikismith.rag.codemap_parse`; tree-sitter holds the GIL, so threads would not help): it parses every other
-    file, largest first, while this process parses the rest. If the helper fails, its share is parsed here."""
-    if len(todo) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
-        return parse_batch(root, todo)
-    import pickle
-    import subprocess
-    import sys
-    import tempfile
-
-    def size(item: tuple[str, str]) -> int:
-        try:
-            return (root / item[0]).stat().st_size
-        except OSError:
-            return 0
-
-    ordered = sorted(todo, key=size, reverse=True)
-    theirs, mine = ordered[0::2], ordered[1::2]
-    with tempfile.TemporaryFile() as request:
-        request.write(pickle.dumps((str(root), theirs)))
-        request.seek(0)
-        helper = subprocess.Popen(
-            [sys.executable, "-m", "wikismith.rag.codemap_parse"], stdin=request, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-    out = parse_batch(root, mine)
-    body, errors = helper.communicate()
-    try:
-        if helper.returncode != 0:
-            raise RuntimeError(f"exit status {helper.returncode}: {errors.decode(errors='replace')[-500:]}")
-        parsed: list[FileFacts] = pickle.loads(body)
-    except Exception as exc:  # parse its share here rather than fail the map
-        log.warning("code map helper process failed (%s); parsing its files here", exc)
-        parsed = parse_batch(root, theirs)
-    return out + parsed
-
-
 def parse_batch(root: Path, todo: list[tuple[str, str]]) -> list[FileFacts]:
+    """The facts of each (path, digest), in order; an unreadable file is left out (logged)."""
     from wikismith.rag.codemap_parse import parse_file
 
     out = []

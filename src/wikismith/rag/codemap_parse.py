@@ -282,20 +282,3 @@ def strip_generics(name: str) -> str:
 
 
 ExtractorFactory = Callable[[str, bytes, Any, str], Extractor]
-
-
-def main() -> None:
-    """The helper process of `codemap.parse_files`: a pickled (root, [(path, digest)]) on stdin, the pickled
-    list of `FileFacts` on stdout."""
-    import pickle
-    import sys
-    from pathlib import Path
-
-    from wikismith.rag.codemap import parse_batch
-
-    root, todo = pickle.loads(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(pickle.dumps(parse_batch(Path(root), todo)))
-
-
-if __name__ == "__main__":
-    main()

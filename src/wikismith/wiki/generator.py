@@ -25,8 +25,11 @@ from wikismith.redact import redact
 from wikismith.storage import atomic_write_text
 from wikismith.wiki import output
 from wikismith.wiki.citations import RepoFiles
+from wikismith.wiki.codebrief import code_map_block
+from wikismith.wiki.facts import CodeFacts
 from wikismith.wiki.manifest import (
     CitationCounts,
+    IdentifierCounts,
     Manifest,
     PageRecord,
     RepoRecord,
@@ -35,7 +38,7 @@ from wikismith.wiki.manifest import (
     page_files,
     run_lock,
 )
-from wikismith.wiki.outline import fallback_structure
+from wikismith.wiki.outline import code_structure, fallback_structure
 from wikismith.wiki.pages import PageInputs, PageResult, generate_page
 from wikismith.wiki.progress import EventKind, Progress, ProgressCallback
 from wikismith.wiki.repository import (
@@ -79,7 +82,8 @@ class WikiOptions:
     """`model` is the router's model name. `fallback_structure`: None allows the file-tree structure for the
     embedded `local` provider only. `context_chars` bounds the retrieved excerpts per page. `json_structure`: None
     asks for the structure as schema-bound JSON when the router's catalogue says the model takes a JSON schema
-    (XML otherwise, and after an unusable JSON answer); True/False force it on or off."""
+    (XML otherwise, and after an unusable JSON answer); True/False force it on or off. `fact_pages`: pages built
+    around the code map's facts, the model writing only summaries; None: for the embedded `local` provider."""
 
     model: str
     language: str = "en"
@@ -90,6 +94,7 @@ class WikiOptions:
     context_chars: int = DEFAULT_CONTEXT_CHARS
     top_k: int = 12
     json_structure: bool | None = None
+    fact_pages: bool | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +108,9 @@ class RunSummary:
     citations: CitationCounts = field(default_factory=CitationCounts)
     diagrams_repaired: int = 0
     diagrams_removed: int = 0
+    diagrams_replaced: int = 0
+    diagrams_derived: int = 0
+    identifiers: IdentifierCounts = field(default_factory=IdentifierCounts)
     tally: Tally = field(default_factory=Tally)
     wall_time: float = 0.0
     structure_source: str = "model"
@@ -149,6 +157,8 @@ class _Run:
         self.progress = progress
         self.summary = RunSummary(output=out)
         self.repo_files = RepoFiles(repo.snapshot.root, repo.files)
+        codemap = repo.codemap
+        self.facts = CodeFacts.of(codemap, repo.files, repo.snapshot.root) if codemap is not None else None
 
     def emit(self, kind: EventKind, message: str, page_id: str | None = None) -> None:
         if self.progress is None:
@@ -179,6 +189,8 @@ class _Run:
             language_name=self.language_name,
             context_chars=self.options.context_chars,
             top_k=self.options.top_k,
+            facts=self.facts,
+            fact_pages=self._local(self.options.fact_pages) and self.facts is not None,
         )
         gate = asyncio.Semaphore(self.options.concurrency)
         await asyncio.gather(*(self._page(manifest, inputs, files, page_id, gate) for page_id in todo))
@@ -234,15 +246,28 @@ class _Run:
         except StructureError as exc:
             if not self._fallback_allowed():
                 raise
-            log.warning("%s; using a structure derived from the file tree instead", exc)
-            self.emit("stage", "the model gave no usable structure: using one derived from the file tree")
-            structure = fallback_structure(self.repo.files, title=ref.name, comprehensive=self.options.comprehensive)
+            where = "the code map" if self.facts is not None else "the file tree"
+            log.warning("%s; using a structure derived from %s instead", exc, where)
+            self.emit("stage", f"the model gave no usable structure: using one derived from {where}")
+            structure = self._fallback(ref.name)
             source = "fallback"
         structure, _ = clean_structure(structure, self.repo.files)
         return structure, source
 
+    def _fallback(self, title: str) -> Structure:
+        comprehensive, root = self.options.comprehensive, self.repo.snapshot.root
+        if self.facts is not None:
+            found = code_structure(self.facts.codemap, root, self.repo.files, title=title, comprehensive=comprehensive)
+            if found is not None:
+                return found
+        return fallback_structure(self.repo.files, title=title, comprehensive=comprehensive)
+
     def _structure_prompt(self, output: Literal["xml", "json"]) -> str:
         ref = self.repo.snapshot.ref
+        tree_chars = self._tree_chars()
+        facts = self.facts
+        root, files = self.repo.snapshot.root, self.repo.files
+        code_map = code_map_block(facts.codemap, root, files, tree_chars or 8_000) if facts else ""
         return structure_prompt(
             owner=ref.owner,
             repo=ref.name,
@@ -252,8 +277,9 @@ class _Run:
             language_name=self.language_name,
             comprehensive=self.options.comprehensive,
             max_readme_chars=max(2000, self.options.context_chars // 3),
-            max_tree_chars=self._tree_chars(),
+            max_tree_chars=tree_chars,
             output=output,
+            code_map=code_map,
         )
 
     def _json_structure(self) -> bool:
@@ -271,9 +297,11 @@ class _Run:
         return max(4_000, chars) if chars < DEFAULT_CONTEXT_CHARS else None
 
     def _fallback_allowed(self) -> bool:
-        if self.options.fallback_structure is not None:
-            return self.options.fallback_structure
-        return self.options.model.startswith("local/")
+        return self._local(self.options.fallback_structure)
+
+    def _local(self, forced: bool | None) -> bool:
+        """`forced` when set, else whether the model is the embedded `local` provider's."""
+        return forced if forced is not None else self.options.model.startswith("local/")
 
     # --- pages ----------------------------------------------------------------------------------------------
 
@@ -319,6 +347,11 @@ class _Run:
             checked=c.checked, valid=c.valid, fixed=c.fixed, removed=c.removed, added=c.added
         )
         record.diagrams_repaired, record.diagrams_removed = result.diagrams_repaired, result.diagrams_removed
+        record.diagrams_replaced, record.diagrams_derived = result.diagrams_replaced, result.diagrams_derived
+        i = result.identifiers
+        record.identifiers = IdentifierCounts(
+            named=i.named, resolved=i.resolved, rewritten=i.rewritten, removed=i.removed
+        )
         record.tokens = result.tally.tokens
         record.cost = result.tally.cost if result.tally.cost_known else None
         manifest.save(self.out)
@@ -334,6 +367,9 @@ class _Run:
         )
         s.diagrams_repaired += result.diagrams_repaired
         s.diagrams_removed += result.diagrams_removed
+        s.diagrams_replaced += result.diagrams_replaced
+        s.diagrams_derived += result.diagrams_derived
+        s.identifiers = s.identifiers.plus(record.identifiers)
         self.emit("page_done", page.title, page.id)
 
     # --- outputs --------------------------------------------------------------------------------------------

@@ -54,6 +54,27 @@ class CitationCounts(BaseModel):
     added: int = 0  # from the retrieved context, on pages whose model cited nothing
 
 
+class IdentifierCounts(BaseModel):
+    """Code identifiers the pages name, checked against the code map (`grounding.py`)."""
+
+    named: int = 0
+    resolved: int = 0
+    rewritten: int = 0
+    removed: int = 0
+
+    def plus(self, other: IdentifierCounts) -> IdentifierCounts:
+        return IdentifierCounts(
+            named=self.named + other.named,
+            resolved=self.resolved + other.resolved,
+            rewritten=self.rewritten + other.rewritten,
+            removed=self.removed + other.removed,
+        )
+
+    def line(self) -> str:
+        counts = f"{self.named} named, {self.resolved} resolved, {self.rewritten} rewritten, {self.removed} removed"
+        return f"identifiers: {counts}"
+
+
 class PageRecord(BaseModel):
     file: str
     status: PageStatus = "pending"
@@ -62,6 +83,9 @@ class PageRecord(BaseModel):
     citations: CitationCounts = CitationCounts()
     diagrams_repaired: int = 0
     diagrams_removed: int = 0
+    diagrams_replaced: int = 0
+    diagrams_derived: int = 0
+    identifiers: IdentifierCounts = IdentifierCounts()
     tokens: int = 0
     cost: float | None = None
     finished_at: str | None = None
@@ -78,6 +102,7 @@ class Manifest(BaseModel):
     structure_source: Literal["model", "fallback"] = "model"
     structure: Structure
     pages: dict[str, PageRecord] = Field(default_factory=dict)
+    identifiers: IdentifierCounts = IdentifierCounts()  # the sum over the done pages
     started_at: str = Field(default_factory=now)
     updated_at: str = Field(default_factory=now)
 
@@ -100,6 +125,10 @@ class Manifest(BaseModel):
 
     def save(self, output: Path) -> None:
         self.updated_at = now()
+        self.identifiers = IdentifierCounts()
+        for record in self.pages.values():
+            if record.status == "done":
+                self.identifiers = self.identifiers.plus(record.identifiers)
         atomic_write_text(output / FILE_NAME, self.model_dump_json(indent=2))
 
 

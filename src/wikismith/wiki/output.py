@@ -124,4 +124,5 @@ def cache_data(manifest: Manifest, snapshot: RepoSnapshot, contents: Mapping[str
         provider=provider if model else None,
         model=model or manifest.model,
         comprehensive=manifest.comprehensive,
+        identifiers=manifest.identifiers.model_dump(),
     )

@@ -3,8 +3,10 @@
 The page has DeepWiki's shape: a `<details>` block listing the source files as links to the forge at the
 snapshot's actual commit (or branch), then `# Title`, sections, diagrams, tables and `Sources:` citations. The
 `<details>` block is built here, not by the model, so its links are always right. Mermaid blocks that fail
-`mermaid.check_diagram` get one repair request each (a diagram still broken after it is removed); every citation
-is checked by `citations.check_citations`.
+`mermaid.check_diagram` get one repair request each (a diagram still broken after it is removed); with a code
+map (`facts.py`), diagrams and identifiers are then checked against it, and the page ends with diagrams
+derived from the code and its key symbols; every citation is checked by `citations.check_citations`. For the
+offline default (`fact_pages`), the page is built around the map's facts and the model writes its summary.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from urllib.parse import quote
 from wikismith.llm.base import ChatModel
 from wikismith.llm.errors import LLMError
 from wikismith.llm.types import ChatRequest, Message
+from wikismith.rag.codemap import Symbol
 from wikismith.rag.types import Chunk, RepoSnapshot, Retriever
 from wikismith.wiki import mermaid, template
 from wikismith.wiki.citations import CitationReport, RepoFiles, check_citations, cite_context
+from wikismith.wiki.codebrief import page_facts
+from wikismith.wiki.facts import CodeFacts, code_sections, fact_body, ground_body
+from wikismith.wiki.grounding import IdentifierReport
 from wikismith.wiki.structure import PageSpec, Structure
 from wikismith.wiki.tally import Tally
 
@@ -52,6 +58,8 @@ class PageInputs:
     language_name: str
     context_chars: int = 24_000
     top_k: int = 12
+    facts: CodeFacts | None = None  # the code map; None: no identifier check, no derived sections
+    fact_pages: bool = False  # pages built around the map's facts, the model writing their summaries
 
 
 @dataclass(slots=True)
@@ -61,6 +69,9 @@ class PageResult:
     citations: CitationReport
     diagrams_repaired: int = 0
     diagrams_removed: int = 0
+    diagrams_replaced: int = 0  # model diagrams naming nothing real, replaced by derived ones
+    diagrams_derived: int = 0
+    identifiers: IdentifierReport = field(default_factory=IdentifierReport)
     tally: Tally = field(default_factory=Tally)
 
 
@@ -106,7 +117,8 @@ def _cut(chunk: Chunk, max_chars: int) -> Chunk:
 
 
 def format_context(chunks: Sequence[Chunk]) -> str:
-    """Chunks grouped by file (in rank order of first appearance), sorted by line, every line numbered."""
+    """Chunks grouped by file (in rank order of first appearance), sorted by line, every line numbered, each
+    headed by its file, lines and the symbol it is in."""
     by_file: dict[str, list[Chunk]] = {}
     for chunk in chunks:
         by_file.setdefault(chunk.path, []).append(chunk)
@@ -116,7 +128,8 @@ def format_context(chunks: Sequence[Chunk]) -> str:
             # A chunk ends with its last line's newline: what follows it is not a line of the chunk.
             lines = chunk.text.removesuffix("\n").split("\n")
             numbered = "\n".join(f"{chunk.start_line + i}: {line}" for i, line in enumerate(lines))
-            parts.append(f"## File Path: {path} (lines {chunk.start_line}-{chunk.end_line})\n{numbered}")
+            within = f", in {chunk.symbol.partition('::')[2]}" if chunk.symbol.partition("::")[2] else ""
+            parts.append(f"## File Path: {path} (lines {chunk.start_line}-{chunk.end_line}{within})\n{numbered}")
     return "\n\n".join(parts) or "(no excerpts were found)"
 
 
@@ -147,8 +160,29 @@ def details_block(snapshot: RepoSnapshot, paths: Sequence[str]) -> str:
     )
 
 
+def symbol_url(snapshot: RepoSnapshot, symbol: Symbol) -> str:
+    """A link to the lines of `symbol` (the forge's line anchor; none for a local tree)."""
+    url, start, end = source_url(snapshot, symbol.path), symbol.start_line, symbol.end_line
+    if snapshot.ref.url is None:
+        return url
+    if snapshot.ref.type == "gitlab":
+        return f"{url}#L{start}-{end}"
+    if snapshot.ref.type == "bitbucket":
+        return f"{url}#lines-{start}:{end}"
+    return f"{url}#L{start}-L{end}"
+
+
 def listed_files(page: PageSpec, chunks: Sequence[Chunk]) -> list[str]:
     return list(dict.fromkeys([*page.file_paths, *(c.path for c in chunks)]))[:MAX_LISTED_FILES]
+
+
+def covered_files(page: PageSpec, chunks: Sequence[Chunk], facts: CodeFacts) -> list[str]:
+    """The code files a page is about: its own, else those of its best chunks."""
+    code = [p for p in page.file_paths if facts.codemap.files.get(p) and facts.codemap.files[p].language]
+    if code:
+        return code
+    found = [c.path for c in chunks if facts.codemap.files.get(c.path) and facts.codemap.files[c.path].language]
+    return list(dict.fromkeys(found))[:4]
 
 
 # --- the page -----------------------------------------------------------------------------------------------
@@ -157,6 +191,7 @@ def listed_files(page: PageSpec, chunks: Sequence[Chunk]) -> list[str]:
 def page_prompt(page: PageSpec, inputs: PageInputs, chunks: Sequence[Chunk], files: Sequence[str]) -> str:
     """DeepWiki's page prompt; for a model with a small window, a short one (tried on SmolLM2-135M: given the
     full instructions it echoes them back as the page; given the short ones it explains the code)."""
+    facts = page_facts(inputs.facts.codemap, covered_files(page, chunks, inputs.facts)) if inputs.facts else ""
     if inputs.context_chars < COMPACT_BELOW_CHARS:
         return template.render(
             "page_compact",
@@ -164,6 +199,7 @@ def page_prompt(page: PageSpec, inputs: PageInputs, chunks: Sequence[Chunk], fil
             description=page.description or page.title,
             context=format_context(chunks),
             language_name=inputs.language_name,
+            code_facts=f"\nThe code defines (name only these, or names in the excerpts):\n{facts}\n" if facts else "",
         )
     others = [f"- {p.title} (#{p.id})" for p in inputs.structure.pages if p.id != page.id]
     return template.render(
@@ -174,6 +210,7 @@ def page_prompt(page: PageSpec, inputs: PageInputs, chunks: Sequence[Chunk], fil
         context=format_context(chunks),
         other_pages="\n".join(others) or "(none)",
         language_name=inputs.language_name,
+        code_facts=facts or "(no code map)",
     )
 
 
@@ -239,19 +276,34 @@ def drop_repeated_lines(text: str, min_chars: int = 40) -> str:
 
 
 async def generate_page(model: ChatModel, retriever: Retriever, page: PageSpec, inputs: PageInputs) -> PageResult:
-    """Retrieve, generate, repair diagrams, check citations. Raises LLMError / PageError on failure."""
+    """Retrieve, generate, repair diagrams, check them and the identifiers against the code map, check
+    citations, add the code's own sections. Raises LLMError / PageError on failure."""
     chunks = budget_chunks(await retrieve_context(retriever, page, inputs.top_k), inputs.context_chars)
     files = listed_files(page, chunks)
-    messages = [
-        Message(role="system", content=template.render("page_system")),
-        Message(role="user", content=page_prompt(page, inputs, chunks, files)),
-    ]
     result = PageResult(page=page, markdown="", citations=CitationReport())
-    response = await model.complete(ChatRequest(model=inputs.model, messages=messages, tag="wiki-page"))
-    result.tally.add(response)
-    body = clean_answer(response.text, page.title)
-    body = await repair_diagrams(model, inputs.model, body, result)
+    facts = inputs.facts
+    covered = covered_files(page, chunks, facts) if facts is not None else []
+    if facts is not None and inputs.fact_pages:
+        args = (inputs.model, page.title, covered, facts, inputs.language_name, result.tally)
+        body = await fact_body(model, *args)
+    else:
+        messages = [
+            Message(role="system", content=template.render("page_system")),
+            Message(role="user", content=page_prompt(page, inputs, chunks, files)),
+        ]
+        response = await model.complete(ChatRequest(model=inputs.model, messages=messages, tag="wiki-page"))
+        result.tally.add(response)
+        body = clean_answer(response.text, page.title)
+        body = await repair_diagrams(model, inputs.model, body, result)
+    counts = None
+    if facts is not None:
+        body, counts = ground_body(body, covered, facts, page.id)
+        result.identifiers, result.diagrams_replaced = counts.identifiers, counts.diagrams_replaced
+        result.diagrams_removed += counts.diagrams_grounded_removed
     body, result.citations = check_citations(body, inputs.files, chunks)
+    if facts is not None and counts is not None:
+        sections = code_sections(body, covered, facts, lambda s: symbol_url(inputs.snapshot, s), counts)
+        body, result.diagrams_derived = f"{body.rstrip()}\n\n{sections}", counts.diagrams_derived
     if not (result.citations.valid or result.citations.fixed):
         body, added = cite_context(body, chunks)
         result.citations = replace(result.citations, added=added)

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from wikismith.llm.base import Embedder
+from wikismith.rag.codemap import CodeMap
 from wikismith.rag.types import RepoSnapshot, Retriever
 from wikismith.redact import redact
 from wikismith.wiki.progress import Progress, ProgressCallback
@@ -31,6 +32,7 @@ class PreparedRepo:
     readme: str = ""
     owned: Embedder | None = None
     skipped: dict[str, int] = field(default_factory=dict)  # files left out of the index, per reason
+    codemap: CodeMap | None = None  # the index's code map
 
     async def aclose(self) -> None:
         if self.owned is not None:
@@ -108,4 +110,6 @@ async def prepare_repo(
         raise
     files = tuple(sorted(index.report.kept))
     readme = find_readme(snapshot.root, files)
-    return PreparedRepo(snapshot, files, index, readme, owned, skipped=dict(index.report.skipped))
+    return PreparedRepo(
+        snapshot, files, index, readme, owned, skipped=dict(index.report.skipped), codemap=index.codemap
+    )

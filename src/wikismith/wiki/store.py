@@ -96,10 +96,12 @@ class WikiCacheData(_Model):
     provider: str | None = None
     model: str | None = None
     comprehensive: bool | None = None
+    identifiers: dict[str, int] | None = None  # named, resolved, rewritten, removed (wikismith's; DeepWiki ignores it)
 
     def to_json(self) -> str:
         """The on-disk / wire form (DeepWiki's keys), with no token."""
-        return self.without_token().model_dump_json(by_alias=True, indent=2)
+        unset = {"identifiers"} if self.identifiers is None else None
+        return self.without_token().model_dump_json(by_alias=True, indent=2, exclude=unset)
 
     def without_token(self) -> WikiCacheData:
         """This wiki with no credential: no `repo.token`, and no `user:token@` or `?token=` in its URLs (a

@@ -115,10 +115,9 @@ def structure_prompt(
     max_readme_chars: int = 8000,
     max_tree_chars: int | None = None,
     output: Literal["xml", "json"] = "xml",
+    code_map: str = "",
 ) -> str:
-    """DeepWiki's structure prompt with the (bounded) file tree and README, asking for the `wiki_structure` XML,
-    or with `output="json"` for the same fields as a JSON object (`structure_json.py`)."""
-    tree = bounded_tree(files, max_files, max_tree_chars)
+    """DeepWiki's structure prompt (bounded file tree, README, `code_map` block) for the XML or JSON answer."""
     guidance = template.render("structure_sections") if comprehensive else ""
     if output == "json":
         note = "" if comprehensive else " (an empty list: this wiki has no sections)"
@@ -132,8 +131,9 @@ def structure_prompt(
         repo_type="local" if repo_type == "local" else repo_type.capitalize(),
         owner=owner,
         repo=repo,
-        file_tree=tree,
+        file_tree=bounded_tree(files, max_files, max_tree_chars),
         readme=readme[:max_readme_chars] or "(no README)",
+        code_map=code_map,
         language_name=language_name,
         structure_section=section,
         format_rules=template.render(f"structure_rules_{output}").rstrip(),

@@ -177,7 +177,13 @@ def _sse_frame(event: ChatEvent) -> bytes | None:
         return _frame("reasoning", {"text": event.text})
     if isinstance(event, Sources):
         sources = [
-            {"path": s.chunk.path, "start_line": s.chunk.start_line, "end_line": s.chunk.end_line, "score": s.score}
+            {
+                "path": s.chunk.path,
+                "start_line": s.chunk.start_line,
+                "end_line": s.chunk.end_line,
+                "score": s.score,
+                "symbol": s.chunk.symbol,
+            }
             for s in event.chunks
         ]
         return _frame("sources", {"sources": sources})
