@@ -25,8 +25,8 @@ def cli() -> Callable[..., typer.testing.Result]:
         module.register(app)
     runner = CliRunner()
 
-    def invoke(*args: str) -> typer.testing.Result:
-        return runner.invoke(app, list(args))
+    def invoke(*args: str, env: dict[str, str] | None = None) -> typer.testing.Result:
+        return runner.invoke(app, list(args), env=env)
 
     return invoke
 
@@ -51,6 +51,52 @@ def test_models_table(cli: Callable[..., typer.testing.Result], home: Path) -> N
     result = cli("models", "--offline", "--search", "smollm2")
     assert result.exit_code == 0
     assert "local/smollm2" in result.stdout and "free" in result.stdout
+
+
+def _table_rows(stdout: str) -> list[list[str]]:
+    """The body rows of a rich table, each a list of its cells, a wrapped cell's lines joined."""
+    rows: list[list[str]] = []
+    for line in stdout.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if rows and not any(cells[1:]):  # a wrapped id's next line: the other cells are empty
+            rows[-1][0] += cells[0]
+        else:
+            rows.append(cells)
+    return rows
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_models_table_fits_the_terminal_and_keeps_every_id_whole(
+    cli: Callable[..., typer.testing.Result], home: Path, columns: int
+) -> None:
+    result = cli("models", "--offline", env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    header = next(line for line in lines if "model" in line)
+    assert all(f" {name} " in header for name in ("context", "$/M in", "$/M out", "tools"))  # never squeezed
+    assert (" name " in header) is (columns > 80)  # dropped when narrow
+    ids = [r["id"] for r in orjson.loads(cli("models", "--offline", "--json", env={"COLUMNS": "80"}).stdout)]
+    rows = _table_rows(result.stdout)
+    assert [r[0] for r in rows] == ids and len(ids) > 40
+    longest = max(ids, key=len)
+    if columns == 80:  # a long id wraps after a `/`, the rest of its row stays on its first line
+        assert len(longest) > 37 and longest not in result.stdout
+        assert any(line.startswith(f"│ {longest.rsplit('/', 1)[0]}/ ") for line in lines)
+    else:
+        assert longest in result.stdout and "OpenAI: GPT-4o-mini" in result.stdout
+
+
+def test_model_ids_wrap_after_a_slash_else_a_dash_else_anywhere() -> None:
+    wrapped = models.wrap_id("openrouter/anthropic/claude-3.5-sonnet", 24)
+    assert wrapped == ["openrouter/anthropic/", "claude-3.5-sonnet"]
+    assert models.wrap_id("openrouter/meta-llama/llama-3.3-70b-instruct", 16) == [
+        "openrouter/", "meta-llama/", "llama-3.3-70b-", "instruct"
+    ]  # fmt: skip
+    assert models.wrap_id("averyveryverylongname", 8) == ["averyver", "yverylon", "gname"]
+    assert models.wrap_id("local/smollm2", 40) == ["local/smollm2"]
 
 
 def test_models_rejects_an_unknown_sort(cli: Callable[..., typer.testing.Result], home: Path) -> None:

@@ -15,6 +15,7 @@ from wikismith.llm.errors import AllTargetsFailed, RateLimited, UpstreamError
 from wikismith.router.breaker import CircuitBreaker
 from wikismith.router.limits import Limiter
 from wikismith.router.retry import RetryPolicy
+from wikismith.router.route import answered_by, serving
 
 MakeConfig = Callable[..., AppConfig]
 
@@ -134,3 +135,15 @@ async def test_a_local_refusal_and_an_upstream_429_give_up_as_a_rate_limit(make_
         await router.complete(ask("r"))
     assert not isinstance(caught.value, AllTargetsFailed)
     assert [a.target for a in caught.value.attempts] == ["a/m", "b/m"]  # type: ignore[attr-defined]
+
+
+def test_the_answering_model_is_matched_exactly_else_by_the_longest_listed_id_it_extends(
+    make_config: MakeConfig,
+) -> None:
+    router, _ = scripted(make_config({"or": {}}))
+    group = [router.target(name) for name in ("or/openai/gpt-4o", "or/openai/gpt-4o-mini", "or/anthropic/claude")]
+    assert answered_by(group, "openai/gpt-4o-mini") is group[1]
+    assert answered_by(group, "openai/gpt-4o-mini-2024-07-18") is group[1]  # a dated snapshot of a listed id
+    assert answered_by(group, "openai/gpt-4o-2024-08-06") is group[0]
+    assert answered_by(group, "mistral/large") is None and answered_by(group, None) is None
+    assert serving(group, "mistral/large") is group[0] and serving(group[2:], "openai/gpt-4o") is group[2]

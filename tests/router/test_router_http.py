@@ -166,7 +166,7 @@ async def test_extras_for_the_primary_are_not_sent_to_other_providers(
     assert bodies[0]["transforms"] == ["middle-out"] and "transforms" not in bodies[1]
 
 
-async def test_ledger_records_every_call(
+async def test_ledger_records_every_request_sent(
     make_router: Callable[..., Router], emulator: Emulator, tmp_path: Path
 ) -> None:
     ledger = Ledger(tmp_path / "usage.sqlite3")
@@ -178,8 +178,9 @@ async def test_ledger_records_every_call(
         await router.complete(ask("a/m1"))
     await ledger.flush()
     rows = ledger.query("SELECT route, target, tag, status, attempts, cost FROM usage ORDER BY ts")
-    assert rows[0][:5] == ("ab", "b/m2", "wiki", "ok", 2) and rows[0][5] == pytest.approx(0.00042)
-    assert rows[1][1:4] == ("a/m1", None, "invalid_request")
+    assert rows[0] == ("ab", "a/m1", "wiki", "upstream_error", 1, None)
+    assert rows[1][:5] == ("ab", "b/m2", "wiki", "ok", 2) and rows[1][5] == pytest.approx(0.00042)
+    assert rows[2][1:4] == ("a/m1", None, "invalid_request") and len(rows) == 3
 
 
 PROSE = "This model's maximum context length is 100 tokens. However, your messages resulted in 612 tokens."

@@ -259,7 +259,7 @@ async def test_continue_on_failure_resumes_on_the_next_target_with_a_prefill(mak
     assert (prefill.role, prefill.content) == ("assistant", "The answer ")
 
 
-async def test_ledger_records_each_call(make_config: MakeConfig, tmp_path: Path) -> None:
+async def test_ledger_records_each_request_sent(make_config: MakeConfig, tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "usage.sqlite3", flush_interval=60)
     router, models = scripted(make_config(routes={"r": ["a/m", "b/m"]}), ledger=ledger)
     models["a"].add("m", UpstreamError("down"))
@@ -272,6 +272,7 @@ async def test_ledger_records_each_call(make_config: MakeConfig, tmp_path: Path)
     columns = "route, target, tag, prompt_tokens, completion_tokens, cost, status, attempts"
     rows = ledger.query(f"SELECT {columns} FROM usage")
     assert rows == [
+        ("r", "a/m", "wiki", 0, 0, None, "upstream_error", 1),
         ("r", "b/m", "wiki", 7, 3, 0.002, "ok", 2),
         (None, "a/m", "chat", 0, 0, None, "authentication", 1),
     ]

@@ -17,6 +17,7 @@ from tests.server.conftest import API_KEY, LiveServer, ServerFactory, emulator_p
 from tests.support.emulator import DEFAULT_TEXT, Emulator, Reply, error, mid_stream_error
 
 STREAM = "/chat/completions/stream"
+TYPED = {"events": "typed"}  # wikismith's typed SSE, asked for in the query (no DeepWiki client sends it)
 
 
 @pytest.fixture
@@ -58,20 +59,36 @@ def test_the_answer_ends_when_it_is_complete_not_when_the_upstream_closes(
 ) -> None:
     """An upstream that stays open after its last event (a slow proxy) does not hold the DeepWiki client."""
     assert httpx2.post(chat_server.url + STREAM, json=chat_body(repo), timeout=30).status_code == 200  # indexed
-    for headers in ({}, {"accept": "text/event-stream"}):
+    for params in ({}, TYPED):
         emulator.script("m1", Reply(text="short answer", linger=0.9))
         started = time.monotonic()
-        response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), headers=headers, timeout=30)
+        response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), params=params, timeout=30)
         took = time.monotonic() - started
         assert response.status_code == 200 and "answer" in response.text
         assert took < 0.8, f"the response waited for the upstream to close ({took:.2f} s)"
-        if headers:
+        if params:
             assert response.text.rstrip().split("\n\n")[-1].startswith("event: done")
 
 
+def test_the_deepwiki_front_ends_fallback_request_gets_raw_text_whatever_it_accepts(
+    chat_server: LiveServer, emulator: Emulator, repo: Path
+) -> None:
+    """src/app/api/chat/stream/route.ts posts with `Accept: text/event-stream` and appends the bytes it reads to
+    the answer: they must be the answer's text, as DeepWiki sends it (under DeepWiki's content type)."""
+    emulator.script("m1", Reply(text="Wiki structure: <wiki_structure>...</wiki_structure>"))
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    body = json.dumps({**chat_body(repo), "custom_model": ""})  # JSON.stringify(requestBody)
+    response = httpx2.post(chat_server.url + STREAM, content=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.text == "Wiki structure: <wiki_structure>...</wiki_structure>"
+    assert response.headers["content-type"].startswith("text/event-stream")
+    refused = httpx2.post(chat_server.url + STREAM, content=body, headers=headers, params={"events": "yes"})
+    assert refused.status_code == 422 and "events" in refused.json()["detail"]
+
+
 def test_sse_stream_has_typed_events(chat_server: LiveServer, repo: Path) -> None:
-    headers = {"accept": "text/event-stream"}
-    response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), headers=headers, timeout=30)
+    response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), params=TYPED, timeout=30)
+    assert response.headers["content-type"].startswith("text/event-stream")
     frames = [f for f in response.text.split("\n\n") if f]
     names = [f.split("\n")[0].removeprefix("event: ") for f in frames]
     assert names[0] == "sources" and names[-1] == "done"
@@ -89,8 +106,7 @@ def test_sse_stream_has_typed_events(chat_server: LiveServer, repo: Path) -> Non
 
 def test_sse_mid_stream_error_is_a_final_error_event(chat_server: LiveServer, emulator: Emulator, repo: Path) -> None:
     emulator.script("m1", mid_stream_error("partial words"))
-    headers = {"accept": "text/event-stream"}
-    response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), headers=headers, timeout=30)
+    response = httpx2.post(chat_server.url + STREAM, json=chat_body(repo), params=TYPED, timeout=30)
     last = [f for f in response.text.split("\n\n") if f][-1]
     assert last.startswith("event: error")
     assert json.loads(last.split("data: ", 1)[1])["error"]["code"] == "stream_interrupted"

@@ -11,6 +11,7 @@ process: `python -m tests.support.emulator --port 8123`) talk to it over real so
                                                       # unscripted models answer DEFAULT_TEXT,
                                                       # unscripted `words-N` an N-word answer (one write)
         emulator.requests[-1].json["messages"]        # every request: method, path, headers, query, json
+        emulator.answered                             # per chat request, the model that answered (`models`)
         emulator.disconnects                          # models whose stream the client abandoned mid-way
         await emulator.until(lambda: emulator.disconnects, timeout=2)   # (sync tests: wait_until)
 
@@ -18,7 +19,9 @@ Wire behaviour reproduced (shared/openrouter-api.md §12, §13, §15): SSE with 
 events split across TCP writes, CRLF line ends, a final usage chunk with `choices: []` and `cost`, `[DONE]` (or
 not), a mid-stream error chunk (top-level `error`, numeric or string code, `finish_reason: "error"`), error
 statuses with `{"error": {"code", "message", "metadata"}}` and `Retry-After`, an `error` inside a 200 body
-(top level or in `choices[0]`), empty content, delays before headers and between chunks. Ollama: NDJSON
+(top level or in `choices[0]`), empty content, delays before headers and between chunks, OpenRouter's `models`
+fallback list (§6: an error status moves on to the next model, a 200 of any kind is the answer and names its
+model). Ollama: NDJSON
 streaming with a final `done: true` line carrying token counts, `{"error": "..."}` bodies and lines.
 Embeddings are deterministic (a hash of the text), `dimensions` honoured.
 """
@@ -40,6 +43,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.replies import (
+    DEFAULT_MODELS,
     DEFAULT_TEXT,
     PROCESSING,
     Reply,
@@ -76,28 +80,6 @@ class Recorded:
     peer: int | None = None  # the client's port: equal ports = one pooled connection reused
 
 
-DEFAULT_MODELS: list[dict[str, Any]] = [
-    {
-        "id": "emu/cheap",
-        "name": "Emulator: cheap",
-        "context_length": 8192,
-        "pricing": {"prompt": "0.0000001", "completion": "0.0000002", "request": "0"},
-        "top_provider": {"context_length": 8192, "max_completion_tokens": 1024, "is_moderated": False},
-        "architecture": {"modality": "text->text"},
-        "supported_parameters": ["max_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice"],
-    },
-    {
-        "id": "emu/big",
-        "name": "Emulator: big",
-        "context_length": 128000,
-        "pricing": {"prompt": "0.000003", "completion": "0.000015"},
-        "top_provider": {"context_length": 128000, "max_completion_tokens": 8192, "is_moderated": True},
-        "architecture": {"modality": "text->text"},
-        "supported_parameters": ["max_tokens", "temperature", "top_p", "reasoning", "response_format"],
-    },
-]
-
-
 class Emulator:
     """The scripted upstream. Thread-safe: tests script it from their thread, the server reads from its own."""
 
@@ -106,6 +88,7 @@ class Emulator:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
+        self.answered: list[str] = []  # per chat request, the model that answered it (or the last one tried)
         self.models: list[dict[str, Any]] = list(DEFAULT_MODELS)
         self.embedding_dim = 16
         self.port = 0
@@ -134,6 +117,7 @@ class Emulator:
             self._scripts.clear()
             self.requests.clear()
             self.disconnects.clear()
+            self.answered.clear()
             self.models = list(DEFAULT_MODELS)
             self.embedding_dim = 16
 
@@ -246,10 +230,7 @@ class Emulator:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
-        model = str((body or {}).get("model", ""))
-        reply = self._next(model)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        model, reply = await self._answering(body or {})
         if reply.status != 200 or (reply.raw_body is not None):
             return await self._error_response(reply, {"error": reply.error or {"code": reply.status}})
         gen_id = self._gen_id()
@@ -257,6 +238,25 @@ class Emulator:
         if (body or {}).get("stream"):
             return await self._chat_stream(request, reply, model, gen_id, headers)
         return web.json_response(completion(reply, model, gen_id), headers=headers)
+
+    async def _answering(self, body: dict[str, Any]) -> tuple[str, Reply]:
+        """The model that answers and its reply. With `models` (OpenRouter's fallback list, openrouter-api.md §6):
+        `model` first, then `models` in order; a model whose reply is an error status is moved on from, the
+        last one's error is returned; any 200 (an error body, an empty answer, a stream, however it goes on)
+        is the answer, as it is."""
+        fallbacks = body.get("models")
+        names = [str(body.get("model", ""))]
+        if isinstance(fallbacks, list):
+            names = list(dict.fromkeys(n for n in [*names, *map(str, fallbacks)] if n))
+        for name in names:
+            reply = self._next(name)
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            if reply.status == 200:
+                break
+        with self._lock:
+            self.answered.append(name)
+        return name, reply
 
     async def _chat_stream(
         self, request: web.Request, reply: Reply, model: str, gen_id: str, headers: dict[str, str]

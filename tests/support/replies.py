@@ -1,5 +1,6 @@
-"""What the emulator answers: `Reply` (one scripted answer) and its helpers, and the wire bodies built from it
-(OpenAI/OpenRouter JSON and SSE chunks, Ollama NDJSON lines). See `tests/support/emulator.py` for the server."""
+"""What the emulator answers: its catalogue (`DEFAULT_MODELS`), `Reply` (one scripted answer) and its helpers,
+and the wire bodies built from it (OpenAI/OpenRouter JSON and SSE chunks, Ollama NDJSON lines). See
+`tests/support/emulator.py` for the server."""
 
 from __future__ import annotations
 
@@ -15,13 +16,36 @@ DEFAULT_TEXT = "Hello from the emulator."
 PROCESSING = b": OPENROUTER PROCESSING\n\n"
 
 
+DEFAULT_MODELS: list[dict[str, Any]] = [
+    {
+        "id": "emu/cheap",
+        "name": "Emulator: cheap",
+        "context_length": 8192,
+        "pricing": {"prompt": "0.0000001", "completion": "0.0000002", "request": "0"},
+        "top_provider": {"context_length": 8192, "max_completion_tokens": 1024, "is_moderated": False},
+        "architecture": {"modality": "text->text"},
+        "supported_parameters": ["max_tokens", "temperature", "top_p", "stop", "seed", "tools", "tool_choice"],
+    },
+    {
+        "id": "emu/big",
+        "name": "Emulator: big",
+        "context_length": 128000,
+        "pricing": {"prompt": "0.000003", "completion": "0.000015"},
+        "top_provider": {"context_length": 128000, "max_completion_tokens": 8192, "is_moderated": True},
+        "architecture": {"modality": "text->text"},
+        "supported_parameters": ["max_tokens", "temperature", "top_p", "reasoning", "response_format"],
+    },
+]
+
+
 @dataclass
 class Reply:
     """One scripted answer. Defaults: a 200 with `text`, streamed word by word, usage with cost, `[DONE]`.
 
     text            the answer (None → `content: null`); `chunks` overrides how it is cut for streaming
     status/error    a non-200 status and the `error` object sent as `{"error": error}` (see `error()`)
-    error_in_body   with status 200: put `error` in the body ("top" level, or in "choice" 0), content null
+    error_in_body   with status 200: put `error` in the body ("top" level, or in "choice" 0), content null; a
+                    stream sends it as its one in-band error event
     stream_error    an error object sent in-band after the chunks (finish_reason "error"; mid-stream failure)
     headers         extra response headers (e.g. Retry-After)
     delay           seconds before the response headers; `chunk_delay` between stream writes
@@ -196,10 +220,11 @@ def chunks(reply: Reply, model: str, gen_id: str) -> Iterator[dict[str, Any]]:
         yield chunk(
             {"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]}, "tool_calls" if last else None
         )
-    if reply.stream_error is not None:
+    failure = reply.stream_error if reply.stream_error is not None else reply.error if reply.error_in_body else None
+    if failure is not None:  # an error in a 200 stream: one in-band event (an `error_in_200` before any text)
         yield {
             **base,
-            "error": reply.stream_error,
+            "error": failure,
             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
         }
     elif not pieces and not reply.tool_calls and reply.finish_reason:

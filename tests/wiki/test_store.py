@@ -151,16 +151,28 @@ def test_delete_one_variant_or_both(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_both_variants_are_listed_and_found_for_removal(tmp_path: Path) -> None:
+def test_both_variants_are_one_listed_entry_and_found_for_removal(tmp_path: Path) -> None:
     store = WikiStore(tmp_path)
-    store.put("my_org", "r", "github", "zh-tw", cache("my_org", "r"), comprehensive=True)
     store.put("my_org", "r", "github", "zh-tw", cache("my_org", "r"), comprehensive=False)
-    projects = sorted(store.list_projects(), key=lambda p: p.comprehensive)
-    assert [(p.name, p.language, p.comprehensive) for p in projects] == [
-        ("my_org/r", "zh-tw", False),
-        ("my_org/r", "zh-tw", True),
-    ]
+    store.put("my_org", "r", "github", "zh-tw", cache("my_org", "r"), comprehensive=True)
+    (project,) = store.list_projects()
+    assert (project.name, project.language, project.comprehensive) == ("my_org/r", "zh-tw", True)
+    assert project.variants == ["comprehensive", "concise"]
+    assert project.id == "deepwiki_cache_github_my_org_r_zh-tw.json"
     assert len(store.files_for("my_org", "r", "github")) == 2
+
+
+def test_find_answers_the_variant_asked_for_else_the_other(tmp_path: Path) -> None:
+    store = WikiStore(tmp_path)
+    store.put("o", "r", "github", "en", cache().model_copy(update={"provider": "short"}), comprehensive=False)
+    for asked in (True, False, None):
+        found = store.find("o", "r", "github", "en", asked)
+        assert found is not None and found.provider == "short" and found.comprehensive is False
+    store.put("o", "r", "github", "en", cache(), comprehensive=True)
+    assert [store.find("o", "r", "github", "en", asked).comprehensive for asked in (True, False, None)] == [  # type: ignore[union-attr]
+        True, False, True
+    ]  # fmt: skip
+    assert store.find("x", "r", "github", "en", True) is None
 
 
 def test_list_projects_of_a_missing_directory_is_empty(tmp_path: Path) -> None:

@@ -109,20 +109,59 @@ def _as_dict(m: ModelInfo) -> dict[str, Any]:
     }
 
 
+_BREAKS = ("/", "-")  # where a long model id breaks: after a `/` (provider, vendor), else after a `-`
+_NAME_ROOM = 20  # the name column is shown only when it gets at least this many characters
+
+
+def wrap_id(model_id: str, width: int, breaks: tuple[str, ...] = _BREAKS) -> list[str]:
+    """`model_id` in lines of at most `width` characters, broken after a `/` where one allows it, else after a
+    `-`, else cut."""
+    if len(model_id) <= width:
+        return [model_id]
+    if not breaks:
+        return [model_id[i : i + width] for i in range(0, len(model_id), width)]
+    mark, rest = breaks[0], breaks[1:]
+    pieces = [p + mark for p in model_id.split(mark)]
+    pieces[-1] = pieces[-1][: -len(mark)]
+    lines: list[str] = []
+    for piece in filter(None, pieces):
+        if lines and len(lines[-1]) + len(piece) <= width:
+            lines[-1] += piece
+        else:
+            lines.extend(wrap_id(piece, width, rest))
+    return lines
+
+
 def _print_table(rows: list[ModelInfo], caption: str) -> None:
+    """The table fitted to the terminal: the fixed columns keep their width, the name column is dropped when
+    there is no room for it, and ids longer than their column wrap after a `/` or `-`."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    cells = [_cells(m) for m in rows]
+    fixed = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(_FIXED, start=2)]
+    room = console.width - sum(w + 3 for w in fixed) - 1  # each column: its text, a border and a space each side
+    longest_id = max((len(m.id) for m in rows), default=5)
+    show_name = room - 3 - longest_id - 3 >= _NAME_ROOM
+    id_width = max(12, min(longest_id, room - 3))
     table = Table(caption=caption, caption_justify="left")
-    table.add_column("model", no_wrap=True)
-    table.add_column("name", overflow="fold")
-    table.add_column("context", justify="right")
-    table.add_column("$/M in", justify="right")
-    table.add_column("$/M out", justify="right")
-    table.add_column("tools", justify="center")
-    for m in rows:
-        params = m.supported_parameters
-        tools = "?" if params is None else ("yes" if "tools" in params else "")
-        context = f"{m.context_length:,}" if m.context_length else "?"
-        table.add_row(m.id, m.name, context, _per_million(m.prompt_price), _per_million(m.completion_price), tools)
-    Console().print(table)
+    table.add_column("model", no_wrap=True, width=id_width)
+    if show_name:
+        table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=room - 3 - longest_id - 3)
+    for header, width in zip(_FIXED, fixed, strict=True):
+        table.add_column(header, justify="center" if header == "tools" else "right", no_wrap=True, min_width=width)
+    for row in cells:
+        row[0] = "\n".join(wrap_id(row[0], id_width))
+        table.add_row(*(row if show_name else row[:1] + row[2:]))
+    console.print(table)
+
+
+_FIXED = ("context", "$/M in", "$/M out", "tools")
+
+
+def _cells(m: ModelInfo) -> list[str]:
+    params = m.supported_parameters
+    tools = "?" if params is None else ("yes" if "tools" in params else "")
+    context = f"{m.context_length:,}" if m.context_length else "?"
+    return [m.id, m.name, context, _per_million(m.prompt_price), _per_million(m.completion_price), tools]

@@ -25,6 +25,9 @@
 
 Each class says how the router treats it, as data: `retryable` (same target again, after a backoff) and
 `try_next_target` (fall back to the next target). The router reads these attributes; it has no isinstance ladder.
+`served_model` is the model a failed *answer* names (an error inside a 200 body or in a stream, an empty answer):
+a provider that runs a `models` fallback list itself (OpenRouter) had moved on to it; None when no answer came
+(an error status, a connection failure, a timeout before the first byte).
 Messages are redacted: no key or token ever appears in `str(error)` or `repr(error)`.
 """
 
@@ -94,6 +97,7 @@ class LLMError(Exception):
         self.retry_after = retry_after
         self.metadata = redact_mapping(metadata or {})  # e.g. OpenRouter's `raw`: the upstream's own error text
         self.code = code
+        self.served_model: str | None = None  # the model that answered, when a failed answer names it
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -222,6 +226,7 @@ class StreamError(LLMError):
         super().__init__(message, **kw)
         self.partial_text = partial_text
         self.cause = cause
+        self.served_model = cause.served_model if cause is not None else None
         self.retryable = cause.retryable if cause is not None else True
         self.try_next_target = cause.try_next_target if cause is not None else True
 

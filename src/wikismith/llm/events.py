@@ -3,7 +3,8 @@
 A stream is an `AsyncIterator[StreamEvent]`. Usage is an event; the end is a `Finish`. An upstream failure is
 raised as a typed `LLMError` (`StreamError` once text has been sent) — never yielded as answer text. Edges that
 must put a failure on the wire (SSE, WebSocket) turn it into an `ErrorEvent` with `errors_as_events()`.
-`Routed` is sent by the router before the first content event: which target serves, after which attempts.
+`Routed` is sent by the router before the first content event: which target serves, after which attempts
+(a provider client's `Served`, the model its stream names, goes no further than the router).
 
 A stream may also be read in batches (`AsyncIterator[list[StreamEvent]]`): the events that arrived together,
 e.g. those of one network read. The gateway reads the router's stream so, and writes each batch as one piece,
@@ -88,6 +89,16 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class Served:
+    """The model answering a stream, when its first chunk names another than the one asked (a provider's own
+    `models` fallback, an alias, a dated snapshot). Sent before the first content; the router reads it (to name
+    the target that serves in `Routed`) and passes it no further; other consumers ignore it."""
+
+    model: str
+    type: Literal["served"] = "served"
+
+
+@dataclass(frozen=True, slots=True)
 class Routed:
     target: str
     attempts: tuple[Attempt, ...] = ()
@@ -104,7 +115,16 @@ class ErrorEvent:
 
 
 StreamEvent = (
-    TextDelta | ReasoningDelta | ToolCallDelta | DeltaExtra | ChunkExtra | UsageReport | Finish | Routed | ErrorEvent
+    TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | DeltaExtra
+    | ChunkExtra
+    | UsageReport
+    | Finish
+    | Served
+    | Routed
+    | ErrorEvent
 )
 
 

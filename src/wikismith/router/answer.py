@@ -7,21 +7,31 @@ said which target serves (`Routed`), so fallback stays possible until then.
 from __future__ import annotations
 
 from wikismith.llm.errors import EmptyResponse, LLMError, UpstreamError
-from wikismith.llm.events import Finish, ReasoningDelta, Routed, StreamEvent, TextDelta, ToolCallDelta, UsageReport
+from wikismith.llm.events import (
+    Finish,
+    ReasoningDelta,
+    Routed,
+    Served,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageReport,
+)
 from wikismith.llm.types import ChatRequest, ChatResponse, Usage
 from wikismith.router.cost import priced
-from wikismith.router.route import RouteState, Target
+from wikismith.router.route import RouteState, Target, answered_by, serving
 from wikismith.router.tokens import estimate_messages
 
 _CONTENT = (TextDelta, ReasoningDelta, ToolCallDelta)
 
 
 class StreamRun:
-    """One target's stream, batch by batch: events before the first content are held back until `Routed` has
+    """One request's stream, batch by batch: events before the first content are held back until `Routed` has
     been sent; text is recorded in `sent` (for the partial answer of a later failure); usage is priced."""
 
-    def __init__(self, target: Target, sent: list[str]) -> None:
-        self.target = target
+    def __init__(self, group: list[Target], sent: list[str]) -> None:
+        self.group = group  # the targets of the request, from the one answering once content has started
+        self.target = group[0]  # the one named in `Routed`: pricing
         self.sent = sent
         self.started = False
         self.usage: Usage | None = None
@@ -41,14 +51,20 @@ class StreamRun:
                 self.usage = usage
                 event = UsageReport(usage) if usage is not None and usage is not event.usage else event
             elif isinstance(event, Finish):
+                self.model = event.model
                 if event.reason == "error":
                     return out, self._error(UpstreamError, 'the stream finished with finish_reason "error"')
+            elif type(event) is Served:
                 self.model = event.model
+                continue
             if not self.started:
                 if not isinstance(event, _CONTENT):
                     self.held.append(event)
                     continue
                 self.started = True
+                if len(self.group) > 1:  # a native request: it is served from the model its stream named on
+                    self.group = state.reached(self.group, serving(self.group, self.model))
+                    self.target = self.group[0]
                 out.append(Routed(self.target.name, tuple(state.attempts)))
                 out.extend(self.held)
                 self.held.clear()
@@ -63,7 +79,7 @@ class StreamRun:
             raise self._error(EmptyResponse, "the stream ended without content, tool call or reasoning")
 
     def _error(self, cls: type[LLMError], message: str) -> LLMError:
-        return _failed(cls, message, self.target)
+        return _failed(cls, message, answered_by(self.group, self.model) or self.target, self.model)
 
 
 def prompt_estimate(request: ChatRequest) -> int:
@@ -72,12 +88,15 @@ def prompt_estimate(request: ChatRequest) -> int:
 
 
 def check_answer(response: ChatResponse, target: Target) -> None:
-    """ "HTTP 200 but failed" is a failure: finish_reason "error", or nothing at all in the answer."""
+    """ "HTTP 200 but failed" is a failure: finish_reason "error", or nothing at all in the answer. `target`: the
+    one that answered."""
     if response.finish_reason == "error":
-        raise _failed(UpstreamError, 'the answer finished with finish_reason "error"', target)
+        raise _failed(UpstreamError, 'the answer finished with finish_reason "error"', target, response.model)
     if not response.text and not response.tool_calls and not response.reasoning:
-        raise _failed(EmptyResponse, "the answer has no content, tool call or reasoning", target)
+        raise _failed(EmptyResponse, "the answer has no content, tool call or reasoning", target, response.model)
 
 
-def _failed(cls: type[LLMError], message: str, target: Target) -> LLMError:
-    return cls(message, provider=target.target.provider.id, model=target.target.model, status=200)
+def _failed(cls: type[LLMError], message: str, target: Target, served: str | None) -> LLMError:
+    error = cls(message, provider=target.target.provider.id, model=target.target.model, status=200)
+    error.served_model = served or target.target.model
+    return error

@@ -1,8 +1,11 @@
 """What a call cost, the usage ledger (SQLite under WIKISMITH_HOME) and budgets refused before sending.
 
 Cost: the provider's reported `usage.cost` is authoritative (OpenRouter returns it with `usage: {include:
-true}`); otherwise catalogue prices x tokens, marked `cost_is_estimate`. The ledger is written off the event
-loop in batches (a record is a cheap append; a flush runs in a worker thread at most every `flush_interval`).
+true}`); otherwise catalogue prices x tokens, marked `cost_is_estimate`. The ledger holds one row per request
+sent (a failed one too, with its error type: a failed answer may still be billed; `target` is the model that
+answered, `attempts` the attempts of its call so far), and one for a call refused before anything was sent. It
+is written off the event loop in batches (a record is a cheap append; a flush runs in a worker thread at most
+every `flush_interval`).
 
 Budgets (`WIKISMITH_BUDGETS`, e.g. `day=5,month=50,wiki:day=1`): USD per UTC day or month, overall or per
 caller tag. A call whose worst-case estimate would pass one is refused with `BudgetExceeded` before it is sent.

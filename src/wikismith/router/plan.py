@@ -2,8 +2,8 @@
 `auto`, then the request's `models` fallbacks and `strategy` (explicit|cheapest|fastest). Targets and the plans
 of requests without extras are resolved once and cached (`forget()` drops them when the catalogue changes).
 
-All targets of a plan on one provider that runs a `models` fallback list itself (OpenRouter) become one request
-it routes (`Plan.native`).
+All targets of a plan on one provider that runs a `models` fallback list itself (OpenRouter) are sent as one
+request it routes (`Plan.native`); the router continues after a failed answer (`router.route`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Plan:  # cached and shared between calls: never changed
     route: str | None
     targets: list[Target]
     extra: Mapping[str, Any]
-    native: list[str] | None = None  # model ids sent as one natively-routed request
+    native: bool = False  # the targets go as one `models` list that their provider falls back along itself
 
 
 class Planner:
@@ -121,7 +121,7 @@ class Planner:
         provider = targets[0].target.provider
         if any(t.target.provider.id != provider.id for t in targets) or not _runs_fallbacks(provider.kind):
             return plan
-        return Plan(plan.route, [targets[0]], plan.extra, [t.target.model for t in targets])
+        return Plan(plan.route, targets, plan.extra, native=True)
 
     def _auto(self, request: ChatRequest) -> list[str]:
         """`auto`: the cheapest available configured (or allowed) model that fits, then the default route."""

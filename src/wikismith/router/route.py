@@ -7,6 +7,14 @@ skipped (waiting out its Retry-After, or its circuit open) does not count agains
 comes from its latest error alone. An error that is the caller's to fix (`try_next_target` and `retryable` both
 false: 400, 401, 403) ends the call at once. A refusal by our own limiter (`LocalRateLimited`) is an attempt like a
 provider's 429 (recorded, moved on from, its Retry-After honoured) but never counts against the target's circuit.
+
+Native plans (every target on one provider that runs a `models` fallback list itself, OpenRouter): a request
+carries the live targets from the first not yet tried this round onwards, and the provider falls back along them
+on its own, until an answer starts. What a failed request says about each target of its list (`blame`): a
+failed answer names its model (`served_model`): the targets before it were moved on from by the provider, the
+rest are still to be tried, in a new request of their own; an error status means the provider went through
+the whole list and reports the last one's error; a failure with no answer (a timeout, a broken connection)
+is the first target's. Each target is accounted as its own attempt, within the same deadline and tries.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from wikismith.config.models import ModelTarget
-from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError, RateLimited
+from wikismith.llm.errors import AllTargetsFailed, ContextTooLong, LLMError, RateLimited, StatusError
 from wikismith.llm.types import Attempt, ModelInfo
 from wikismith.router.breaker import CircuitBreaker
 from wikismith.router.limits import LocalRateLimited
@@ -41,6 +49,37 @@ class Target:
         return self.info.context_length if self.info is not None else None
 
 
+def was_sent(error: LLMError) -> bool:
+    """Did the failed request leave this process? Our limiter's refusal is the one failure that was never sent."""
+    return not isinstance(error, LocalRateLimited)
+
+
+def answered_by(group: list[Target], model: str | None) -> Target | None:
+    """The target of `group` that `model` (as an answer names it) is: the same id, else the longest id it extends
+    (a dated snapshot of a listed model); None when it is none of them."""
+    if model is None:
+        return None
+    best: Target | None = None
+    for target in group:
+        listed = target.target.model
+        if listed == model:
+            return target
+        if model.startswith(listed) and (best is None or len(listed) > len(best.target.model)):
+            best = target
+    return best
+
+
+def serving(group: list[Target], model: str | None) -> Target:
+    """The target of `group` that answered, as the answer names its `model` (the first when it names none)."""
+    if len(group) == 1:
+        return group[0]
+    return answered_by(group, model) or group[0]
+
+
+def _index(targets: list[Target], target: Target) -> int:
+    return next(i for i, t in enumerate(targets) if t is target)
+
+
 def _kind(error: LLMError) -> type[LLMError]:
     """The kind of failure the caller is told about: our limiter's refusal is a rate limit like a provider's 429."""
     return RateLimited if isinstance(error, LocalRateLimited) else type(error)
@@ -60,6 +99,10 @@ class RouteState:
     tries: dict[str, int] = field(default_factory=dict)  # failed tries per target
     last_error: dict[str, LLMError] = field(default_factory=dict)
     not_before: dict[str, float] = field(default_factory=dict)  # when its latest error's Retry-After allows
+    native: bool = False  # one request carries a list of targets that the provider falls back along itself
+    done: set[str] = field(default_factory=set)  # targets tried in the current round
+    reasons: dict[str, str] = field(default_factory=dict)  # why each target failed last, for the final error
+    sent: int = 0  # requests sent (each has its row in the ledger)
 
     @property
     def elapsed(self) -> float:
@@ -68,19 +111,82 @@ class RouteState:
     def remaining(self) -> float:
         return self.policy.remaining(self.elapsed)
 
-    def live(self) -> Iterator[Target]:
-        """Targets worth a try this round, in order. Skipped: targets that failed for good, targets whose latest
-        Retry-After has not passed yet, and targets whose circuit is open (reported as an attempt)."""
+    def live(self) -> Iterator[list[Target]]:
+        """What to send this round, in order, while the deadline allows: one target per request, or (native) the
+        live targets from the first one not yet tried this round onwards, in one request. Skipped: targets that
+        failed for good, targets whose latest Retry-After has not passed yet, and targets whose circuit is open
+        (reported as an attempt)."""
         now = time.monotonic()
-        for target in self.targets:
-            if target.name in self.dead or self.not_before.get(target.name, 0.0) > now:
+        if self.native:
+            self.done = set()
+        for index, target in enumerate(self.targets):
+            name = target.name
+            if name in self.dead or name in self.done or self.not_before.get(name, 0.0) > now:
                 continue
-            if not self.breaker.allow(target.name):
-                self.attempts.append(
-                    Attempt(target=target.name, ok=False, error_type="circuit_open", message="cooling down")
-                )
+            if not self.breaker.allow(name):
+                self.attempts.append(Attempt(target=name, ok=False, error_type="circuit_open", message="cooling down"))
+                self.reasons.setdefault(name, "circuit open (cooling down)")
                 continue
-            yield target
+            if self.attempts and self.remaining() <= 0:  # the first request goes out whatever the clock says
+                return
+            if not self.native:
+                yield [target]
+                continue
+            later = time.monotonic()
+            yield [target, *(t for t in self.targets[index + 1 :] if self._ready(t, later))]
+
+    def _ready(self, target: Target, now: float) -> bool:
+        name = target.name
+        if name in self.dead or name in self.done or self.not_before.get(name, 0.0) > now:
+            return False
+        return self.breaker.state(name) == "closed"  # an open or half-open circuit is left to `live()`
+
+    def blame(self, group: list[Target], error: LLMError) -> Target:
+        """The target of `group` whose failure `error` is (see the module docstring)."""
+        if len(group) == 1:
+            return group[0]
+        served = answered_by(group, error.served_model)
+        if served is None and isinstance(error, StatusError) and was_sent(error):
+            return group[-1]  # the provider's own error status: it went through the list, this is the last one's
+        return served or group[0]
+
+    def failed(self, group: list[Target], failed: Target, error: LLMError, latency: float, *, broke: bool) -> None:
+        """Record a failed request of `group` at `failed` (`blame`), after content already (`broke`) or not."""
+        index = _index(group, failed)
+        for target in group[:index]:
+            self.moved_on(target, error)
+        if self.native:
+            self.done.update(t.name for t in group[: index + 1])
+        if broke:
+            self.interrupted(failed, error, latency)
+        else:
+            self.fail(failed, error, latency)
+
+    def moved_on(self, target: Target, error: LLMError | None) -> None:
+        """A target of a native request that the provider moved on from before answering. Why is not reported; it
+        is an attempt of its own, retried (or not) as the request's `error` says, and never counts against its
+        circuit."""
+        name = target.name
+        self.tries[name] = self.tries.get(name, 0) + 1
+        why = "the provider's own fallback moved on from it before answering (it does not say why)"
+        self.attempts.append(Attempt(target=name, ok=False, error_type="moved_on", message=why))
+        self.reasons[name] = why
+        if error is not None:
+            self._retry_later(target, error, self.policy.should_retry(error))
+
+    def reached(self, group: list[Target], served: Target) -> list[Target]:
+        """`served` has started answering a request of `group`: the targets before it were moved on from. Returns
+        what is left of the group, from `served` on."""
+        index = _index(group, served)
+        for target in group[:index]:
+            self.moved_on(target, None)
+            self.done.add(target.name)
+        return group[index:]
+
+    def succeeded(self, group: list[Target], served: Target, latency: float) -> tuple[Attempt, ...]:
+        if len(group) > 1:
+            self.reached(group, served)
+        return self.succeed(served, latency)
 
     def succeed(self, target: Target, latency: float) -> tuple[Attempt, ...]:
         self.breaker.success(target.name)
@@ -99,6 +205,9 @@ class RouteState:
         if not retry and not error.try_next_target:
             error.attempts = list(self.attempts)  # type: ignore[attr-defined]
             raise error
+        self._retry_later(target, error, retry)
+
+    def _retry_later(self, target: Target, error: LLMError, retry: bool) -> None:
         self.last_error[target.name] = error
         if error.retry_after is not None:
             self.not_before[target.name] = time.monotonic() + error.retry_after
@@ -171,16 +280,15 @@ class RouteState:
             err.retry_after = retry_after
             return err
         last = self.errors[-1]
+        summary = "; ".join(f"{name}: {why}" for name, why in self.reasons.items())
         if all(_kind(e) is _kind(last) for e in self.errors):
             last.retry_after = retry_after if retry_after is not None else last.retry_after
             last.attempts = list(self.attempts)  # type: ignore[attr-defined]
+            if len(self.reasons) > 1:  # the message names every target tried, and why each failed
+                last.message = f"every target failed: {summary}"
             return last
-        tried = ", ".join(dict.fromkeys(a.target for a in self.attempts))
         return AllTargetsFailed(
-            f"every target failed ({tried}); last: {last}",
-            attempts=list(self.attempts),
-            last=last,
-            retry_after=retry_after,
+            f"every target failed: {summary}", attempts=list(self.attempts), last=last, retry_after=retry_after
         )
 
     def _retry_after(self) -> float | None:
@@ -196,6 +304,8 @@ class RouteState:
 
     def _record_failure(self, target: Target, error: LLMError, latency: float) -> None:
         self.tries[target.name] = self.tries.get(target.name, 0) + 1
+        status = f" {error.status}" if error.status else ""
+        self.reasons[target.name] = f"{error.error_type}{status} ({error.message[:200]})"
         self.attempts.append(
             Attempt(
                 target=target.name,

@@ -8,6 +8,10 @@ with the partial answer as an assistant prefill).
 
 Streams emit `Routed(target, attempts)` before the first content event. Fallback is possible until then; a
 failure after it ends the stream with `StreamError(partial_text=…)` unless `continue_on_failure` is set.
+Targets all on a provider that runs `models` lists itself go as one request (`Plan.native`); when its answer
+fails (an error in a 200, an empty answer, a stream failing before or, with `continue_on_failure`, after its
+first token, a first-byte timeout), the call goes on with the targets after the model that answered, in a new
+request (`RouteState.blame`). Every request sent has its row in the ledger, with the model that answered it.
 Provider clients are created lazily, one per provider, and reused.
 """
 
@@ -32,7 +36,7 @@ from wikismith.router.cost import Budgets, Ledger, UsageRecord, priced, worst_ca
 from wikismith.router.limits import Limiter
 from wikismith.router.plan import Plan, Planner
 from wikismith.router.retry import RetryPolicy
-from wikismith.router.route import RouteState, Target
+from wikismith.router.route import RouteState, Target, serving, was_sent
 from wikismith.router.tokens import count_messages
 
 log = logging.getLogger("wikismith.router")
@@ -102,25 +106,30 @@ class Router:
         estimate = prompt_estimate(request)
         try:
             while True:
-                for target in state.live():
-                    provider_request = self._provider_request(request, plan, target, "")
-                    held = self._hold_budget(request, target, state)
+                for group in state.live():
+                    target = group[0]
+                    provider_request = self._provider_request(request, plan, group, "")
+                    held = self._hold_budget(request, group, state)
                     started = time.perf_counter()
+                    usage: Usage | None = None
                     try:
                         async with self.limiter.slot(target.target, estimate, state.remaining()) as admitted:
                             response = await self.client(target.target.provider).complete(provider_request)
                         self.limiter.settle(admitted, response.usage)
-                        check_answer(response, target)
+                        usage = response.usage
+                        served = serving(group, response.model) if len(group) > 1 else target
+                        check_answer(response, served)
                     except LLMError as error:
-                        state.fail(target, error, time.perf_counter() - started)
+                        self._failed(request, plan, state, group, error, usage, time.perf_counter() - started)
                         continue
                     finally:  # however the attempt ended; its real cost is added next, with no await between
                         if held is not None:
                             self._release_budget(held)
-                    return self._answered(request, plan, target, state, response, time.perf_counter() - started)
+                    took = time.perf_counter() - started
+                    return self._answered(request, plan, group, served, state, response, took)
                 await state.next_round()
         except LLMError as error:
-            self._account(request, plan, plan.targets[0].name, None, state.elapsed, error, len(state.attempts))
+            self._refused(request, plan, state, error)
             raise
 
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -176,9 +185,10 @@ class Router:
                 counted.append(count_messages(request.messages))
             return counted[0]
 
-        return RouteState(plan.targets, self.policy, self.breaker, count_prompt)
+        return RouteState(plan.targets, self.policy, self.breaker, count_prompt, native=plan.native)
 
-    def _provider_request(self, request: ChatRequest, plan: Plan, target: Target, prefill: str) -> ChatRequest:
+    def _provider_request(self, request: ChatRequest, plan: Plan, group: list[Target], prefill: str) -> ChatRequest:
+        target = group[0]
         update: dict[str, Any] = {"model": target.target.model, "params": self._params(request, target)}
         if target.target.provider.id != plan.targets[0].target.provider.id:
             # Body extras are written for the primary target's provider (e.g. OpenRouter's `provider` or
@@ -186,8 +196,8 @@ class Router:
             update["extra"] = {}
         elif plan.extra != request.extra:  # router-only keys were taken out
             update["extra"] = dict(plan.extra)
-        if plan.native:
-            update["extra"] = {**plan.extra, "models": plan.native}
+        if len(group) > 1:  # a native plan's request: its provider falls back along the list itself
+            update["extra"] = {**plan.extra, "models": [t.target.model for t in group]}
         if prefill:
             update["messages"] = [*request.messages, Message(role="assistant", content=prefill)]
         return request.model_copy(update=update)
@@ -211,38 +221,64 @@ class Router:
             warned=self._warned,
         )
 
-    def _hold_budget(self, request: ChatRequest, target: Target, state: RouteState) -> int | None:
-        """Refuse an attempt the budgets cannot afford at worst, else hold its worst case against them until
-        `_release_budget` (None: no budgets, nothing held)."""
+    def _hold_budget(self, request: ChatRequest, group: list[Target], state: RouteState) -> int | None:
+        """Refuse a request the budgets cannot afford at worst (the dearest target it may be answered by), else
+        hold its worst case against them until `_release_budget` (None: no budgets, nothing held)."""
         if self.budgets is None or not self.budgets.budgets:
             return None
-        estimate = worst_case_cost(target.info, state.count_prompt(), request.params.max_tokens)
-        return self.budgets.check(request.tag, estimate)
+        prompt, most = state.count_prompt(), request.params.max_tokens
+        return self.budgets.check(request.tag, max(worst_case_cost(t.info, prompt, most) for t in group))
 
     def _release_budget(self, held: int) -> None:
         if self.budgets is not None:
             self.budgets.release(held)
 
     def _answered(
-        self, request: ChatRequest, plan: Plan, target: Target, state: RouteState, response: ChatResponse, took: float
+        self,
+        request: ChatRequest,
+        plan: Plan,
+        group: list[Target],
+        served: Target,
+        state: RouteState,
+        response: ChatResponse,
+        took: float,
     ) -> ChatResponse:
-        name = self._served_name(plan, target, response.model)
-        attempts = state.succeed(target, took)
-        self.latency.observe(target.name, took)
-        usage = priced(response.usage, self._info(name, target))
-        self._account(request, plan, name, usage, took, None, len(attempts))
+        attempts = state.succeeded(group, served, took)
+        self.latency.observe(served.name, took)
+        usage = priced(response.usage, served.info)
+        self._account(request, plan, served.name, usage, took, None, len(attempts))
         # The client's answer is this call's own object (see `ChatResponse`): completed in place, not copied.
-        response.target, response.attempts, response.usage = name, list(attempts), usage
-        response.provider = target.target.provider.id
+        response.target, response.attempts, response.usage = served.name, list(attempts), usage
+        response.provider = served.target.provider.id
         return response
 
-    def _served_name(self, plan: Plan, target: Target, model: str | None) -> str:
-        if plan.native and model in plan.native:
-            return f"{target.target.provider.id}/{model}"
-        return target.name
+    def _failed(
+        self,
+        request: ChatRequest,
+        plan: Plan,
+        state: RouteState,
+        group: list[Target],
+        error: LLMError,
+        usage: Usage | None,
+        took: float,
+        *,
+        broke: bool = False,
+    ) -> Target:
+        """A request that failed: the route state told (which raises when the error is the caller's to fix), and
+        its row in the ledger (a refusal before sending has none). Returns the target it failed at."""
+        failed = state.blame(group, error)
+        try:
+            state.failed(group, failed, error, took, broke=broke)
+        finally:
+            if was_sent(error):
+                state.sent += 1
+                self._account(request, plan, failed.name, priced(usage, failed.info), took, error, len(state.attempts))
+        return failed
 
-    def _info(self, name: str, target: Target) -> ModelInfo | None:
-        return target.info if name == target.name else self.catalogue.get(name)
+    def _refused(self, request: ChatRequest, plan: Plan, state: RouteState, error: LLMError) -> None:
+        """The call failed: when no request was sent (a budget, our limiter, open circuits), its one ledger row."""
+        if not state.sent:
+            self._account(request, plan, plan.targets[0].name, None, state.elapsed, error, len(state.attempts))
 
     def _account(
         self,
@@ -286,11 +322,12 @@ class Router:
         estimate = prompt_estimate(request)
         try:
             while True:
-                for target in state.live():
-                    provider_request = self._provider_request(request, plan, target, "".join(sent))
-                    held = self._hold_budget(request, target, state)
+                for group in state.live():
+                    target = group[0]
+                    provider_request = self._provider_request(request, plan, group, "".join(sent))
+                    held = self._hold_budget(request, group, state)
                     started = time.perf_counter()
-                    run = StreamRun(target, sent)
+                    run = StreamRun(group, sent)
                     try:
                         async with self.limiter.slot(target.target, estimate, state.remaining()) as admitted:
                             upstream = _batches(self.client(target.target.provider), provider_request)
@@ -306,12 +343,12 @@ class Router:
                                 await upstream.aclose()
                     except LLMError as error:
                         took = time.perf_counter() - started
+                        group = run.group  # from the target answering, once content has started
+                        failed = self._failed(request, plan, state, group, error, run.usage, took, broke=run.started)
                         if not run.started:
-                            state.fail(target, error, took)
                             continue
-                        state.interrupted(target, error, took)
-                        if resume and state.has_next(target):
-                            log.warning("stream from %s broke after content; resuming on the next target", target.name)
+                        if resume and state.has_next(failed):
+                            log.warning("stream from %s broke after content; resuming on the next target", failed.name)
                             continue
                         cause = error.cause if isinstance(error, StreamError) and error.cause else error
                         raise StreamError(cause.message, partial_text="".join(sent), cause=cause) from error
@@ -320,12 +357,12 @@ class Router:
                             self._release_budget(held)
                     took = time.perf_counter() - started
                     self.limiter.settle(admitted, run.usage)
-                    name = self._served_name(plan, target, run.model)
-                    attempts = state.succeed(target, took)
-                    self.latency.observe(target.name, took)
-                    self._account(request, plan, name, run.usage, took, None, len(attempts))
+                    served = serving(run.group, run.model)
+                    attempts = state.succeeded(run.group, served, took)
+                    self.latency.observe(served.name, took)
+                    self._account(request, plan, served.name, run.usage, took, None, len(attempts))
                     return
                 await state.next_round()
         except LLMError as error:
-            self._account(request, plan, plan.targets[0].name, None, state.elapsed, error, len(state.attempts))
+            self._refused(request, plan, state, error)
             raise

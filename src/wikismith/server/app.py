@@ -126,7 +126,7 @@ def _cors(app: FastAPI, settings: Settings) -> None:
         allow_credentials=not wildcard,  # `*` with credentials would let any site act as the user
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["authorization", "content-type", "x-request-id", "x-deepwiki-auth-code"],
-        expose_headers=["x-wikismith-target", "x-request-id", "retry-after"],
+        expose_headers=["x-wikismith-target", "x-wikismith-variant", "x-request-id", "retry-after"],
     )
 
 

@@ -1,11 +1,14 @@
 """Who may call what. Two independent credentials, both compared in constant time:
 
 - gateway keys (`WIKISMITH_API_KEYS`, comma-separated): when set, every `/v1` route, the chat routes and every
-  write route need `Authorization: Bearer <key>`. A key is known to the ledger by a short hash (`key-1a2b3c4d`),
-  never by its value, so budgets can be set per key (`WIKISMITH_BUDGETS=key-1a2b3c4d:day=1`).
-- DeepWiki's wiki auth code (`DEEPWIKI_AUTH_MODE=true`, `DEEPWIKI_AUTH_CODE`): when on, wiki cache writes and
-  deletes need the code (query `authorization_code`, as DeepWiki's DELETE sends it, or header
-  `x-deepwiki-auth-code`). A valid gateway key is accepted in its place.
+  write route (wiki cache saves included) need `Authorization: Bearer <key>`. A key is known to the ledger by a
+  short hash (`key-1a2b3c4d`), never by its value, so budgets can be set per key
+  (`WIKISMITH_BUDGETS=key-1a2b3c4d:day=1`). DeepWiki's front end sends no key: with keys set, its calls need a
+  proxy that adds one.
+- DeepWiki's wiki auth code (`DEEPWIKI_AUTH_MODE=true`, `DEEPWIKI_AUTH_CODE`): when on, wiki cache deletes (and
+  generation jobs) need the code (query `authorization_code`, as DeepWiki's DELETE takes it, or header
+  `x-deepwiki-auth-code`); a valid gateway key is accepted in its place. Saves do not, as in DeepWiki (api.py:
+  only DELETE checks it), whose front end never sends the code with a save.
 - `/metrics` is open unless `WIKISMITH_METRICS_AUTH=1`; then it needs a gateway key too (and gateway keys must be
   configured: `create_app` refuses the setting without them).
 """
@@ -70,8 +73,14 @@ class Auth:
         """DeepWiki's `/auth/validate`: the code matches (False when no code is configured)."""
         return bool(code) and self.code is not None and _equal(code or "", self.code)
 
+    def save(self, headers: Mapping[str, str]) -> None:
+        """Allow a wiki cache save, or raise 401: a gateway key when keys are set, and no DeepWiki code."""
+        if self.keys:
+            self.bearer(headers)
+
     def write(self, headers: Mapping[str, str], code: str | None) -> None:
-        """Allow a wiki cache write/delete, or raise 401. Either credential that is configured suffices."""
+        """Allow a write DeepWiki's code guards (a wiki cache delete; a generation job's start, cancel or resume),
+        or raise 401. Either credential that is configured suffices."""
         if not self.keys and not self.code_required:
             return
         if self.code_required and self.code_valid(code or headers.get("x-deepwiki-auth-code")):

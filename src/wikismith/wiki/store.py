@@ -5,14 +5,12 @@ DeepWiki names it (`deepwiki_cache_{type}_{owner}_{repo}_{language}.json`) when 
 file name, else from the parts cleaned by `storage.safe_name` (no separators, no `..`) and a digest of the exact
 key (see `WikiStore`); written atomically.
 
-Variants: DeepWiki keys the concise and the comprehensive wiki the same, so one overwrites the other. Here the
-comprehensive wiki (the DeepWiki front end's default view, and what a file with no recorded variant is taken
-to be) keeps DeepWiki's file name, and the concise one adds `_concise` before `.json`. `get(...,
-comprehensive=None)` answers the comprehensive wiki when there is one, else the concise one; `delete(...,
-comprehensive=None)` removes both. The stored JSON records its variant in an extra top-level `comprehensive`
-key (DeepWiki's readers ignore unknown keys). Top-level keys are DeepWiki's snake_case
-(`wiki_structure`, `generated_pages`, `repo_url`, `repo`, `provider`, `model`); the wiki models inside are
-camelCase (`filePaths`, `relatedPages`, `rootSections`, `repoUrl`, `localPath`).
+Variants: DeepWiki keys the concise and the comprehensive wiki alike (one overwrote the other). Here the
+comprehensive one (DeepWiki's default view; a file with no recorded variant) keeps DeepWiki's file name, the
+concise one adds `_concise`. As DeepWiki's readers know one wiki per repository and language, `find` answers the
+variant asked for, else the other; `list_projects` lists one entry with its variants; `delete` without a variant
+removes both. The JSON records its variant in an extra top-level `comprehensive` key. Top-level keys are
+snake_case (`wiki_structure`, `generated_pages`, `repo_url`, `repo`, `provider`, `model`), the wiki models camelCase.
 
 Differences from DeepWiki, on purpose: no credential is ever written or answered (`repo.token` is always null,
 and `user:token@` or `?token=` are taken out of the URLs); two repositories never share a file, so one's save or
@@ -118,7 +116,8 @@ class WikiCacheData(_Model):
 
 
 class ProcessedProject(_Model):
-    """One entry of `GET /api/processed_projects`."""
+    """One entry of `GET /api/processed_projects`: a repository's wiki in one language and its `variants`, `id` the
+    file of the first, `submittedAt` the newest; `comprehensive`: the comprehensive variant is among them."""
 
     id: str
     owner: str
@@ -128,6 +127,7 @@ class ProcessedProject(_Model):
     submitted_at: int = Field(alias="submittedAt")
     language: str
     comprehensive: bool = True
+    variants: list[Literal["comprehensive", "concise"]] = ["comprehensive"]  # pydantic copies it per instance
 
 
 def _cleaned(model: BaseModel, fields: tuple[str, ...]) -> dict[str, object]:
@@ -186,12 +186,18 @@ class WikiStore:
     ) -> WikiCacheData | None:
         """The cached wiki of that variant (None: the comprehensive one when present, else the concise one), or
         None when missing, unreadable or recorded for another repository."""
-        variants = [True, False] if comprehensive is None else [comprehensive]
-        for variant in variants:
-            found = self._get(owner, repo, repo_type, language, variant)
-            if found is not None:
-                return found
-        return None
+        if comprehensive is None:
+            return self.find(owner, repo, repo_type, language)
+        return self._get(owner, repo, repo_type, language, comprehensive)
+
+    def find(
+        self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool | None = None
+    ) -> WikiCacheData | None:
+        """As DeepWiki's readers know one wiki: that variant (None: comprehensive) when there is one, else the
+        other, its `comprehensive` saying which."""
+        first = comprehensive is not False
+        found = self._get(owner, repo, repo_type, language, first)
+        return found if found is not None else self._get(owner, repo, repo_type, language, not first)
 
     def _get(self, owner: str, repo: str, repo_type: str, language: str, comprehensive: bool) -> WikiCacheData | None:
         for path in self._paths(owner, repo, repo_type, language, comprehensive):
@@ -264,16 +270,15 @@ class WikiStore:
         return found
 
     def list_projects(self) -> list[ProcessedProject]:
-        """Every cached wiki, newest first, in DeepWiki's `processed_projects` shape."""
+        """One entry per repository and language, with its variants, newest first (DeepWiki's processed_projects)."""
         if not self.root.is_dir():
             return []
-        projects: list[ProcessedProject] = []
-        for path in self.root.glob(f"{PREFIX}_*.json"):
-            project = _project(path)
-            if project is not None:
-                projects.append(project)
-        projects.sort(key=lambda p: p.submitted_at, reverse=True)
-        return projects
+        entries: dict[tuple[str, str, str, str], ProcessedProject] = {}
+        for path in sorted(self.root.glob(f"{PREFIX}_*.json")):
+            if (project := _project(path)) is not None:
+                key = (project.repo_type, project.owner, project.repo, project.language)
+                entries[key] = project if (held := entries.get(key)) is None else _merged(held, project)
+        return sorted(entries.values(), key=lambda p: p.submitted_at, reverse=True)
 
 
 _DIGEST = re.compile(r"[0-9a-f]{12}_")
@@ -317,6 +322,13 @@ def _read(path: Path) -> WikiCacheData | None:
         return None
 
 
+def _merged(one: ProcessedProject, other: ProcessedProject) -> ProcessedProject:
+    """One listing entry for two variants of the same wiki, named by the comprehensive one's file."""
+    first, second = (one, other) if one.comprehensive else (other, one)
+    variants = list(dict.fromkeys([*first.variants, *second.variants]))
+    return first.model_copy(update={"variants": variants, "submitted_at": max(one.submitted_at, other.submitted_at)})
+
+
 def _project(path: Path) -> ProcessedProject | None:
     """Type and language come from the file name (neither holds `_`); owner and repo from the file itself."""
     middle = path.name[len(PREFIX) + 1 : -len(".json")]
@@ -337,15 +349,9 @@ def _project(path: Path) -> ProcessedProject | None:
     with contextlib.suppress(OSError):
         mtime = int(path.stat().st_mtime * 1000)
     return ProcessedProject(
-        id=path.name,
-        owner=owner,
-        repo=repo,
-        name=f"{owner}/{repo}",
-        repo_type=repo_type,
-        submitted_at=mtime,
-        language=language,
-        comprehensive=comprehensive,
-    )
+        id=path.name, owner=owner, repo=repo, name=f"{owner}/{repo}", repo_type=repo_type, submitted_at=mtime,
+        language=language, comprehensive=comprehensive, variants=["comprehensive" if comprehensive else "concise"],
+    )  # fmt: skip
 
 
 # --- export (DeepWiki api.py:322-391) -----------------------------------------------------------------------

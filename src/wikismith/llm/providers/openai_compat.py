@@ -6,7 +6,8 @@ and query parameters (generator.json). OpenRouter is a small subclass (`openrout
   raised as its typed error, never returned as text (shared/openrouter-api.md §12, BerriAI/litellm#8448).
   An empty answer or `finish_reason: "error"` without an error object is reported as it came: the router decides.
 - `stream()`: SSE decoded incrementally (`llm.sse`); comment lines skipped; chunks without `choices` (the usage
-  chunk) handled; tool-call fragments passed on as `ToolCallDelta`s; a chunk with a top-level `error` is raised
+  chunk) handled; tool-call fragments passed on as `ToolCallDelta`s; `Served` when the first chunk names another
+  model than the one asked; a chunk with a top-level `error` is raised
   (as `StreamError` with the partial text once content was sent); a stream that ends with neither a
   `finish_reason` nor `[DONE]` is an interrupted stream, not a success (open-octo/octo-agent#910).
 - `embed()`: POST /embeddings -> unit-length float32 rows.
@@ -32,6 +33,7 @@ from wikismith.llm.errors import (
 )
 from wikismith.llm.events import (
     Finish,
+    Served,
     StreamEvent,
     UsageReport,
     flatten,
@@ -280,7 +282,7 @@ class OpenAICompatClient:
         choices = data.get("choices") or []
         choice: dict[str, Any] = choices[0] if choices and isinstance(choices[0], dict) else {}
         if choice.get("error"):
-            raise self.inband_error({"error": choice["error"]}, model)
+            raise self.inband_error({"error": choice["error"], "model": data.get("model")}, model)
         message = choice.get("message") or {}
         fields: dict[str, Any] = {
             "text": _text(message.get("content")),
@@ -307,11 +309,15 @@ class OpenAICompatClient:
         return ChatResponse(**fields)
 
     def inband_error(self, data: Mapping[str, Any], model: str) -> StatusError:
-        """The typed error for an `error` object sent with HTTP 200 (numeric or string `code`)."""
+        """The typed error for an `error` object sent with HTTP 200 (numeric or string `code`). Its `served_model`
+        is the model the body names (after a provider's own fallback, not always the one asked), else `model`."""
         err = data.get("error")
         code = err.get("code") if isinstance(err, Mapping) else None
         status = code if isinstance(code, int) and 400 <= code < 600 else 502
-        return refine_context_error(error_for_status(status, data, provider=self.provider.id, model=model))
+        error = refine_context_error(error_for_status(status, data, provider=self.provider.id, model=model))
+        served = data.get("model")
+        error.served_model = served if isinstance(served, str) and served else model
+        return error
 
     # --- streaming --------------------------------------------------------------------------------------------
 
@@ -348,13 +354,16 @@ class OpenAICompatClient:
         if "provider" in chunk:
             state.upstream = chunk["provider"] or state.upstream
         if len(chunk) != state.width:  # the first chunk, and any with other fields: look for ones to pass on
+            if not state.width and state.model and state.model != state.requested:
+                out.append(Served(state.model))  # e.g. after OpenRouter fell back along `models`
             state.width = len(chunk)
             state.chunk_fields(chunk, out)
         if "choices" in chunk:
             for choice in chunk["choices"] or ():
                 state.choice(choice, out)
                 if "error" in choice and choice["error"]:  # noqa: RUF019
-                    raise state.interrupted(self.inband_error({"error": choice["error"]}, state.requested))
+                    failed = {"error": choice["error"], "model": state.model}
+                    raise state.interrupted(self.inband_error(failed, state.requested))
         if "usage" in chunk and chunk["usage"] is not None:
             usage = parse_usage(chunk["usage"])
             if usage is not None:

@@ -86,7 +86,10 @@ class StreamState:
         out.append(TextDelta(content) if extra is None else TextDelta(content, choice_extra=extra))
 
     def interrupted(self, error: LLMError) -> LLMError:
-        """`error` as raised to the caller: a `StreamError` carrying the partial text once text was sent."""
+        """`error` as raised to the caller: a `StreamError` carrying the partial text once text was sent. Once a
+        chunk has come, the model it named is the one that failed (`served_model`)."""
+        if error.served_model is None and self.width:
+            error.served_model = self.model
         if not self.sent or isinstance(error, StreamError):
             return error
         return StreamError(error.message, partial_text="".join(self.sent), cause=error, status=error.status)

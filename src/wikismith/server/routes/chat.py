@@ -1,11 +1,14 @@
 """DeepWiki's RAG chat over `wikismith.chat.chat_stream` (the flow is written once there; this module only
 parses requests and shapes events): `POST /chat/completions/stream` and `WS /ws/chat`.
 
-HTTP, by default DeepWiki's format: the answer's text chunks, concatenated, as the body (no framing). An error
-before the first chunk is an HTTP error (400/404/422 for the request, 4xx/5xx for the model); an error after it
-ends the body abruptly (no final chunk), so a client sees an incomplete response rather than an error passed
-off as answer text. With `Accept: text/event-stream`, real SSE with typed events: `sources`, `delta`,
-`reasoning`, `notice`, `usage`, then `done`, or `error` (`{"error": {message, type, code}}`).
+HTTP, DeepWiki's format whatever the `Accept` header says: the answer's text chunks, concatenated, as the body
+(no framing), as `text/event-stream` when the client accepts it (DeepWiki's content type, which its front end
+asks for and passes on: simple_chat.py, src/app/api/chat/stream/route.ts), else `text/plain`. An error before the
+first chunk is an HTTP error (400/404/422 for the request, 4xx/5xx for the model); an error after it ends the body
+abruptly (no final chunk), so a client sees an incomplete response rather than an error passed off as answer
+text. Real SSE with typed events only when asked for with wikismith's own query parameter `?events=typed` (no
+DeepWiki client sends it): `sources`, `delta`, `reasoning`, `notice`, `usage`, then `done`, or `error`
+(`{"error": {message, type, code}}`).
 
 WebSocket, DeepWiki's protocol: one JSON request frame in, raw text frames out, a normal close as soon as
 the answer is complete; failures as an `Error: …` text frame, then the close. A client that goes away cancels
@@ -18,10 +21,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -38,6 +41,10 @@ from wikismith.server.schemas import openapi_body
 from wikismith.server.streaming import END_OF_BODY, AbortStream, StreamResponse
 
 router = APIRouter(tags=["DeepWiki chat"])
+TypedEvents = Annotated[
+    Literal["typed"] | None,
+    Query(description="`typed`: wikismith's typed SSE events; left out: DeepWiki's raw text, whatever `Accept` says"),
+]
 log = logging.getLogger("wikismith.server")
 _SCHEMA = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": ChatInput.model_json_schema()}}}
@@ -132,23 +139,23 @@ async def _until_answer(events: AsyncIterator[ChatEvent]) -> list[ChatEvent]:
 
 
 @router.post("/chat/completions/stream", openapi_extra=openapi_body(ChatInput), summary="RAG chat about a repository")
-async def chat_completions_stream(request: Request) -> Response:
+async def chat_completions_stream(request: Request, events: TypedEvents = None) -> Response:
     server = state(request)
     server.auth.bearer(request.headers)
     inp = parse_chat(await read_body(request), server.limits.max_messages)
-    sse = "text/event-stream" in request.headers.get("accept", "")
     server.acquire_stream()
-    events = _events(server, inp)
+    stream = _events(server, inp)
     try:
-        held = await _until_answer(events)
+        held = await _until_answer(stream)
     except BaseException:
         server.release_stream()
-        await events.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()  # type: ignore[attr-defined]
         raise
-    if sse:
-        return StreamResponse(_sse(held, events), on_close=server.release_stream)
-    body = _plain(held, events)
-    return StreamResponse(body, media_type="text/plain; charset=utf-8", on_close=server.release_stream)
+    if events == "typed":
+        return StreamResponse(_sse(held, stream), on_close=server.release_stream)
+    sse = "text/event-stream" in request.headers.get("accept", "")
+    media = "text/event-stream; charset=utf-8" if sse else "text/plain; charset=utf-8"
+    return StreamResponse(_plain(held, stream), media_type=media, on_close=server.release_stream)
 
 
 async def _plain(held: list[ChatEvent], events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:

@@ -3,14 +3,16 @@
 
 Safer than DeepWiki without changing the shapes: names holding path separators, `..` or control characters
 are refused with 400 (the store sanitises names as well); bodies are parsed by pydantic's JSON parser, which
-refuses what could not be written back out (a lone UTF-16 surrogate), with 422 as any other invalid body; writes
-and deletes need a credential when one is configured (see `auth`); no credential is stored or returned; file
-work runs off the event loop.
+refuses what could not be written back out (a lone UTF-16 surrogate), with 422 as any other invalid body; no
+credential is stored or returned; file work runs off the event loop. Auth as DeepWiki's: a save needs no
+DeepWiki auth code (its front end sends none), a delete does (see `auth`); gateway keys, when set, protect both.
 
 Concise and comprehensive wikis coexist (DeepWiki overwrote one with the other): the POST body's
 `comprehensive` flag (which the DeepWiki front end already sends) and an optional `comprehensive` query
-parameter on GET and DELETE pick the variant. A GET without it answers the comprehensive wiki when there is one,
-else the concise one; a DELETE without it removes both. See `wikismith.wiki.store`.
+parameter on GET and DELETE pick the variant. A GET answers the variant asked for (none: the comprehensive one)
+when there is one, else the other, as DeepWiki answers the one wiki it has; the `x-wikismith-variant` header
+says which (`comprehensive` or `concise`). A DELETE without a variant removes both (the one entry
+`/api/processed_projects` lists for them, with its `variants`). See `wikismith.wiki.store`.
 """
 
 from __future__ import annotations
@@ -91,22 +93,22 @@ def _check_names(**names: str) -> None:
 async def get_cache(
     request: Request, owner: Name, repo: Name, repo_type: Name, language: Name, comprehensive: Variant = None
 ) -> Response:
-    """The cached wiki, or `null` (200) when there is none, as DeepWiki answers."""
+    """The cached wiki (the variant asked for, else the other, named in `x-wikismith-variant`), or `null` (200)
+    when there is none, as DeepWiki answers."""
     server = state(request)
     _check_names(owner=owner, repo=repo, repo_type=repo_type, language=language)
     lang = _language(server, language)
-    found = await asyncio.to_thread(store(server).get, owner, repo, repo_type, lang, comprehensive)
+    found = await asyncio.to_thread(store(server).find, owner, repo, repo_type, lang, comprehensive)
     if found is None:
         return Response(b"null", media_type=_JSON)
-    return Response(found.to_json(), media_type=_JSON)
+    variant = "concise" if found.comprehensive is False else "comprehensive"
+    return Response(found.to_json(), media_type=_JSON, headers={"x-wikismith-variant": variant})
 
 
 @router.post("/api/wiki_cache", openapi_extra=openapi_body(WikiCacheRequest))
-async def put_cache(
-    request: Request, authorization_code: Annotated[str | None, Query(max_length=1000)] = None
-) -> dict[str, str]:
+async def put_cache(request: Request) -> dict[str, str]:
     server = state(request)
-    server.auth.write(request.headers, authorization_code)
+    server.auth.save(request.headers)
     body = parse_body(WikiCacheRequest, await read_body(request), status=422)
     info = body.repo
     _check_names(owner=info.owner, repo=info.repo, repo_type=info.type, language=body.language)
