@@ -173,3 +173,17 @@ async def test_with_gateway_keys_mcp_needs_one(wiki: Generated) -> None:
         server.stop()
     assert refused.status_code == 401 and "missing API key" in refused.json()["detail"]
     assert tools == TOOLS
+
+
+def test_a_foreign_host_or_origin_is_refused_unless_allowed(wiki: Generated) -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"accept": "application/json, text/event-stream"}
+    server = serve(wiki, WIKISMITH_MCP_ALLOWED_HOSTS="wiki.internal:*")
+    try:
+        bad_host = httpx2.post(f"{server.url}/mcp", json=body, headers={**accept, "host": "rebound.example"})
+        bad_origin = httpx2.post(f"{server.url}/mcp", json=body, headers={**accept, "origin": "https://evil.example"})
+        allowed = httpx2.post(f"{server.url}/mcp", json=body, headers={**accept, "host": "wiki.internal:8001"})
+    finally:
+        server.stop()
+    assert (bad_host.status_code, bad_origin.status_code) == (421, 403)
+    assert allowed.status_code == 200

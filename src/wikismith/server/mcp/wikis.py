@@ -68,24 +68,31 @@ def find_wiki(store: WikiStore, target: Target, language: str | None, default: s
     raise NoWiki(f"no wiki for {target.shown}{which} yet: {target.generate_hint}")
 
 
+def _prose(line: str) -> bool:
+    return bool(line) and not line.startswith(("#", "<", "|", "-", "*", ">", "Sources:")) and not line[0].isdigit()
+
+
 def summary(page: WikiPage | None, limit: int = _SUMMARY_CHARS) -> str:
-    """A page's first sentence or so of prose (no headings, lists, code, tables or HTML), as plain text."""
+    """A page's first paragraph of prose (no headings, lists, code, tables or HTML), as plain text, cut short."""
     if page is None or not page.content:
         return "(not generated yet)"
     in_block = ""
+    paragraph: list[str] = []
     for raw in page.content.splitlines():
         line = raw.strip()
         if in_block:
             in_block = "" if line.startswith(in_block) else in_block
-            continue
-        if line.startswith("```"):
+        elif line.startswith("```"):
             in_block = "```"
         elif line.startswith("<details"):
             in_block = "</details>"
-        elif line and not line.startswith(("#", "<", "|", "-", "*", ">", "Sources:")) and not line[0].isdigit():
-            text = _MARKS.sub("", _LINK.sub(r"\1", line))
-            return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-    return ""
+        elif _prose(line):
+            paragraph.append(line)
+            continue
+        if paragraph:
+            break
+    text = _MARKS.sub("", _LINK.sub(r"\1", " ".join(paragraph)))
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _model(data: WikiCacheData) -> str:
