@@ -62,6 +62,14 @@ async def test_lists_the_tools_and_every_cached_wiki_page_as_a_resource(url: str
     assert [t.uri_template for t in templates] == ["wikismith://{owner}/{repo}/{page_id}"]
 
 
+async def test_clients_of_the_initialize_handshake_era_are_served_too(url: str) -> None:
+    async with Client(url, mode="legacy") as client:  # what today's agents speak (protocol 2025-xx)
+        version = client.protocol_version
+        result = await client.call_tool("read_wiki_contents", {"repoName": "calcpkg", "page": "page-1"})
+    assert version.startswith("2025-")
+    assert not result.is_error and "It adds." in text(result)
+
+
 async def test_structure_names_sections_pages_and_one_line_each(url: str, wiki: Generated) -> None:
     async with Client(url) as client:
         by_name = text(await client.call_tool("read_wiki_structure", {"repoName": "calcpkg"}))
