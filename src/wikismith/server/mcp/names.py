@@ -10,8 +10,10 @@ In this order:
 4. a bare name (or `local/<name>`): the one local repository of that directory name, among the cached local
    wikis and the local roots' subdirectories (and the roots themselves); two candidates are an error listing them.
 
-Anything else is an `UnknownRepo` whose message says what to give instead. Local directories are only ever
-accepted under `local_roots` (the server's WIKISMITH_LOCAL_ROOTS; see `wikismith mcp` for stdio).
+Anything else is an `UnknownRepo` whose message says what to give instead. A path is accepted only under
+`local_roots` (the server's WIKISMITH_LOCAL_ROOTS; see `wikismith mcp` for stdio). A name also finds a cached
+local wiki wherever its directory is: the wiki is the server's own data, and reading it opens no directory
+(asking about the code does, and `open_repo` checks the roots again then).
 """
 
 from __future__ import annotations
