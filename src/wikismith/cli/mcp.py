@@ -25,6 +25,7 @@ def mcp(
         list[Path] | None,
         typer.Option(
             "--local-root",
+            metavar="DIR",
             help="A directory whose repositories the tools may read (repeatable; default: WIKISMITH_LOCAL_ROOTS,"
             " else the current directory).",
             show_default=False,

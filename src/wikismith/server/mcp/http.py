@@ -14,6 +14,7 @@ needs `Authorization: Bearer <key>` (401 otherwise, as on `/v1`). DNS-rebinding 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -90,6 +91,9 @@ def mount(app: FastAPI, auth: Auth, settings: Settings) -> WikiServer:
         streamable_http_path=PATH, stateless_http=True, transport_security=transport_security(settings)
     )
     app.router.routes.append(Route(PATH, endpoint=_KeyGuard(inner, auth)))
+    # Stateless, every request ends its own transport, which the SDK logs at INFO ("Terminating session: None"):
+    # a second line per request beside our access log, saying nothing.
+    logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
     app.state.mcp_server = server
     return server
 

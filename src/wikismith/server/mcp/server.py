@@ -176,7 +176,9 @@ def build_server(source: RuntimeSource) -> WikiServer:
     """The MCP server over the runtime `source` gives (called per request: the app's state comes later)."""
     from wikismith import __version__
 
-    server = WikiServer(source, name="wikismith", version=__version__, instructions=INSTRUCTIONS)
+    # log_level: the SDK calls logging.basicConfig with it, which only acts when nothing configured logging yet
+    # (our entry points all do): then it should not turn on INFO for every library.
+    server = WikiServer(source, name="wikismith", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
     _wiki_tools(server)
     _code_tools(server)
     _page_resource(server)
