@@ -15,7 +15,7 @@ from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from tests.server.conftest import API_KEY, LiveServer
 from tests.server.mcp_wiki import Generated, generate
-from tests.support.emulator import Emulator, Reply
+from tests.support.emulator import Emulator, Reply, error
 from wikismith.config.models import load_config
 from wikismith.config.settings import Settings
 from wikismith.server import create_app
@@ -138,6 +138,17 @@ async def test_unknown_repositories_are_tool_errors_that_say_what_to_do(url: str
     assert name.is_error and "no repository named 'nothing-here': give owner/repo" in text(name)
     assert outside.is_error and "outside the allowed local roots" in text(outside)
     assert not after.is_error  # the session carries on
+
+
+async def test_a_provider_error_is_a_tool_error_naming_it(url: str, emulator_server: Emulator) -> None:
+    emulator_server.script("m", error(401, "User not found."))
+    async with Client(url) as client:
+        failed = await client.call_tool("ask_question", {"repoName": "calcpkg", "question": "why?"})
+        unknown_model = await client.call_tool(
+            "ask_question", {"repoName": "calcpkg", "question": "why?", "model": "nosuch/model"}
+        )
+    assert failed.is_error and "the model call failed:" in text(failed) and "401" in text(failed)
+    assert unknown_model.is_error and "nosuch" in text(unknown_model)
 
 
 async def test_wiki_pages_read_as_resources(url: str) -> None:
