@@ -100,12 +100,7 @@ class ChatInput(BaseModel):
 
     def model_name(self, config: AppConfig) -> str:
         """The router's model string; ConfigError when the provider or model is unknown."""
-        if self.provider:
-            return config.resolve(self.provider, self.model).name
-        model = self.model or "default"
-        if model in ("auto", "default") or model in config.generator.routes:
-            return config.resolve().name if model == "default" else model
-        return config.resolve_name(model).name
+        return config.choose(self.provider, self.model)
 
 
 @dataclass(frozen=True, slots=True)

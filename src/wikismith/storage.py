@@ -5,6 +5,7 @@ Layout under the home directory:
   indexes/<key>/      FAISS indexes with their manifest
   wikis/<key>/        generated wikis (pages, wiki.json, manifest)
   wikicache/          DeepWiki-compatible server cache files
+  jobs/               the server's generation jobs: a record and an event log per job (never a token)
   catalogue.json      cached OpenRouter model catalogue
   usage.sqlite3       the usage ledger
 """
@@ -84,6 +85,10 @@ class DataDir:
     @property
     def wikicache(self) -> Path:
         return self.root / "wikicache"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
 
     @property
     def catalogue(self) -> Path:

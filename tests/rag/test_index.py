@@ -60,7 +60,9 @@ async def test_changing_one_file_re_embeds_only_that_files_chunks(
     embedder.embedded.clear()
     (repo / "src/mailer.py").write_text("def send_email(address):\n    deliver_via_postbox(address)\n")
     second = await build_index(snap, settings, config, embedder=embedder, previous=first)
-    assert embedder.embedded == ["src/mailer.py\ndef send_email(address):\n    deliver_via_postbox(address)\n"]
+    assert embedder.embedded == [
+        "src/mailer.py::send_email\ndef send_email(address):\n    deliver_via_postbox(address)\n"
+    ]
     assert second.stats.files_embedded == 1 and second.stats.files_reused == 3
     hits = await second.retrieve("deliver_via_postbox", k=1)
     assert hits[0].chunk.path == "src/mailer.py"

@@ -59,7 +59,7 @@ async def test_stdio_answers_with_progress_and_survives_errors(wiki: Generated, 
     assert unknown.is_error and "no repository named 'no-such-repo'" in text(unknown)
     assert empty.is_error and "repoName is empty" in text(empty)
     answer, found = (text(r) for r in both)
-    assert answer.startswith("main prints sys.argv (cli.py:4-5).\n\nSources:\n- cli.py:1-5")
+    assert answer.startswith("main prints sys.argv (cli.py:4-5).\n\nSources:\n- cli.py:4-5")
     assert found.startswith("1 excerpts of ") and "\n1. " in found
     assert progress[0] is not None and progress[0].startswith("opening and indexing") and progress[-1] == "answered"
 

@@ -7,23 +7,22 @@ error; 2 a configuration error; 130 interrupted (run the same command again to c
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wikismith.cli.options import MODEL, SOURCE, EmbedderOption, ModelChoice, SourceChoice, grouped
-from wikismith.cli.runtime import (
-    EXIT_CONFIG_ERROR,
-    EXIT_MODEL_ERROR,
-    directory_problem,
-    fail,
-    language_code,
-    load,
-    open_router,
-    run,
+from wikismith.cli.options import (
+    FILTERS,
+    MODEL,
+    SOURCE,
+    EmbedderOption,
+    FilterChoice,
+    ModelChoice,
+    SourceChoice,
+    grouped,
 )
+from wikismith.cli.runtime import EXIT_CONFIG_ERROR, EXIT_MODEL_ERROR, directory_problem, fail, load, open_router, run
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from wikismith.config.models import AppConfig
     from wikismith.config.settings import Settings
     from wikismith.wiki.generator import RunSummary, WikiOptions
+    from wikismith.wiki.run import WikiSource
 
 
 def register(app: typer.Typer) -> None:
@@ -62,10 +62,12 @@ def generate(
         ),
     ] = None,
     embedder: EmbedderOption = None,
+    filters: FilterChoice = FILTERS,
 ) -> None:
     """Generate (or continue) a wiki: one Markdown file per page, README.md, wiki.json and a manifest."""
     from wikismith.config.models import ConfigError
     from wikismith.redact import register_secret
+    from wikismith.wiki.run import WikiSource, wiki_options
 
     settings, config = load()
     register_secret(source.access_token)
@@ -73,13 +75,29 @@ def generate(
         fail(f"--repo-type must be github, gitlab, bitbucket or local, not {source.repo_type!r}", EXIT_CONFIG_ERROR)
     name = choice.resolve(config)
     try:
-        options = _options(config, name, language, comprehensive, concurrency, budget, fallback_structure)
+        options = wiki_options(
+            config,
+            name,
+            language=language,
+            comprehensive=comprehensive,
+            concurrency=concurrency,
+            budget=budget,
+            fallback_structure=fallback_structure,
+        )
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
     problem = directory_problem(output) if output is not None else None
     if problem:  # before indexing, which can take minutes
         fail(f"--output {output} {problem}", EXIT_CONFIG_ERROR)
-    summary = _run(settings, config, _Source(repo, source, embedder), options, output)
+    where = WikiSource(
+        repo,
+        ref=source.ref,
+        repo_type=source.repo_type,
+        access_token=source.access_token,
+        embedder=embedder,
+        filters=filters.filters(),
+    )
+    summary = _run(settings, config, where, options, output)
     _print_summary(summary)
     if summary.failed or summary.pending:
         failed = ", ".join(f"{p} ({r})" for p, r in summary.failed.items())
@@ -88,36 +106,9 @@ def generate(
         fail(f"{detail}{stop}; run the same command again to continue", EXIT_MODEL_ERROR)
 
 
-def _options(
-    config: AppConfig,
-    name: str,
-    language: str | None,
-    comprehensive: bool,
-    concurrency: int,
-    budget: float | None,
-    fallback_structure: bool | None,
-) -> WikiOptions:
-    """The run's options; ConfigError for a language lang.json does not list."""
-    from wikismith.wiki.generator import WikiOptions, concurrency_for, context_budget
-
-    return WikiOptions(
-        model=name,
-        language=language_code(config, language),
-        comprehensive=comprehensive,
-        concurrency=concurrency_for(config, name, concurrency),
-        budget=budget,
-        fallback_structure=fallback_structure,
-        context_chars=context_budget(config, name),
-    )
-
-
-class _Source:
-    def __init__(self, repo: str, choice: SourceChoice, embedder: str | None) -> None:
-        self.repo, self.embedder = repo, embedder
-        self.ref, self.repo_type, self.token = choice.ref, choice.repo_type, choice.access_token
-
-
-def _run(settings: Settings, config: AppConfig, source: _Source, options: WikiOptions, out: Path | None) -> RunSummary:
+def _run(
+    settings: Settings, config: AppConfig, source: WikiSource, options: WikiOptions, out: Path | None
+) -> RunSummary:
     from wikismith.rag import SourceError
     from wikismith.wiki.manifest import OutputError, RunLocked
     from wikismith.wiki.pages import PageError
@@ -132,59 +123,22 @@ def _run(settings: Settings, config: AppConfig, source: _Source, options: WikiOp
 
 
 async def _generate(
-    settings: Settings, config: AppConfig, source: _Source, options: WikiOptions, out: Path | None
+    settings: Settings, config: AppConfig, source: WikiSource, options: WikiOptions, out: Path | None
 ) -> RunSummary:
     from rich.console import Console
 
-    from wikismith.rag import create_embedder, repo_key
-    from wikismith.redact import redact
-    from wikismith.wiki.generator import generate_wiki, prepare_repo
+    from wikismith.wiki.run import run_wiki
     from wikismith.wiki.store import WikiStore
 
-    started = time.perf_counter()
-    console = Console(stderr=True)
-    display = _Display(console)
-    with display:
-        embedder = create_embedder(config, source.embedder) if source.embedder else None
-        repo = await prepare_repo(
-            settings,
-            config,
-            source.repo,
-            ref=source.ref,
-            repo_type=source.repo_type,
-            access_token=source.token,
-            embedder=embedder,
-            progress=display,
-        )
-        console.print(_files_line(repo.files, repo.skipped), markup=False, highlight=False)
-        target = out or settings.data.wikis / repo_key(repo.snapshot.ref)
-        language_name = config.lang.supported_languages[options.language]
-        store = WikiStore(settings.data.wikicache)
-        try:
-            if not repo.files:  # DeepWiki went on to fail with "No valid document embeddings"
-                raise ValueError(
-                    f"no file of {redact(source.repo)} was indexed, nothing to document; check the filters"
-                )
-            async with open_router(config, settings) as router:
-                summary = await generate_wiki(
-                    router, repo, target, options, language_name=language_name, store=store, progress=display
-                )
-        finally:
-            await repo.aclose()
-            if embedder is not None:
-                await embedder.aclose()
-    summary.wall_time = time.perf_counter() - started  # indexing included
-    return summary
-
-
-def _files_line(kept: tuple[str, ...], skipped: dict[str, int]) -> str:
-    """What was read and what was left out, by reason (DeepWiki skipped files without a word)."""
-    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()) if count)
-    return f"files: {len(kept)} indexed, {sum(skipped.values())} skipped" + (f" ({reasons})" if reasons else "")
+    with _Display(Console(stderr=True)) as display:
+        async with open_router(config, settings) as router:
+            store = WikiStore(settings.data.wikicache)
+            return await run_wiki(router, settings, config, source, options, out=out, store=store, progress=display)
 
 
 class _Display:
-    """A rich progress bar on stderr: the stage, pages done/total, tokens and cost so far."""
+    """A rich progress bar on stderr: the stage, pages done/total, tokens and cost so far; what was indexed is
+    printed above it."""
 
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -212,6 +166,9 @@ class _Display:
         from wikismith.wiki.generator import Progress
 
         if not isinstance(event, Progress):
+            return
+        if event.kind == "files":
+            self.bar.console.print(event.message, markup=False, highlight=False)
             return
         cost = f" · ${event.cost:.4f}" if event.cost is not None else ""
         stats = f"{event.tokens:,} tokens{cost}" + (f" · {event.failed} failed" if event.failed else "")

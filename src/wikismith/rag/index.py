@@ -5,11 +5,13 @@ On disk, under `settings.data.indexes/<key>/`:
     v-<id>/manifest.json    repo, commit, embedder id and dimension, filter/splitter settings and their hash,
                             per file: sha256, size, mtime and its rows; skip counts
     v-<id>/index.faiss      IndexFlatIP of unit vectors, rows aligned with chunks.json
-    v-<id>/chunks.json      [path, start_line, end_line, text] per row
+    v-<id>/chunks.json      [path, start_line, end_line, text, symbol] per row
+    v-<id>/codemap.json     the code map of the same files (`rag/codemap.py`), updated with the index
 The key holds the repository, the embedder and a hash of the filters and splitter settings, so changing any of
 them starts a separate index and never mixes vectors (DeepWiki's "No valid embeddings" bug).
 
-A rebuild re-embeds only files whose content hash changed and drops deleted files. A new version is written to
+A rebuild re-embeds (and re-parses) only files whose content hash changed and drops deleted files; a version
+written by another chunker (`CHUNKER_VERSION`) or without a code map is rebuilt whole, once. A new version is written to
 a temporary directory, renamed into place, and only then does `CURRENT` point at it: a crash at any moment leaves
 the previous version usable. One writer per index at a time (a file lock).
 """
@@ -35,7 +37,8 @@ from wikismith.config.models import AppConfig
 from wikismith.config.schemas import FileFilters, TextSplitterConfig
 from wikismith.config.settings import Settings
 from wikismith.llm.base import Embedder
-from wikismith.rag.chunker import chunk_text
+from wikismith.rag.chunker import CHUNKER_VERSION, chunk_file
+from wikismith.rag.codemap import CodeMap, build_codemap
 from wikismith.rag.filters import FileRules, TreeSignature, effective_rules, rules_hash, scan_signed
 from wikismith.rag.retriever import BuildStats, RepoIndex, VectorSearch, embedding_text
 from wikismith.rag.source import AsyncFileLock, repo_key
@@ -59,6 +62,7 @@ class _Stored:
     manifest: dict[str, Any]
     chunks: list[Chunk]
     vectors: NDArray[np.float32]
+    codemap: CodeMap | None = None
 
 
 def index_stem(key: str) -> str:
@@ -112,7 +116,10 @@ def _read_version(directory: Path) -> _Stored | None:
             return None
         version = directory / current
         manifest = orjson.loads((version / "manifest.json").read_bytes())
-        if manifest.get("version") != MANIFEST_VERSION:
+        if manifest.get("version") != MANIFEST_VERSION or manifest.get("chunker") != CHUNKER_VERSION:
+            return None
+        codemap = CodeMap.load(version)
+        if codemap is None:
             return None
         rows = orjson.loads((version / "chunks.json").read_bytes())
         index = faiss.read_index(str(version / "index.faiss"))
@@ -122,14 +129,16 @@ def _read_version(directory: Path) -> _Stored | None:
     except Exception as exc:  # a damaged version is rebuilt, not fatal
         log.warning("index at %s is unreadable (%s); rebuilding", directory, exc)
         return None
-    chunks = [Chunk(str(p), int(s), int(e), str(t)) for p, s, e, t in rows]
+    chunks = [Chunk(str(p), int(s), int(e), str(t), str(sym)) for p, s, e, t, sym in rows]
     if len(chunks) != len(vectors):
         log.warning("index at %s has %d chunks for %d vectors; rebuilding", directory, len(chunks), len(vectors))
         return None
-    return _Stored(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32))
+    return _Stored(manifest, chunks, np.ascontiguousarray(vectors, dtype=np.float32), codemap)
 
 
-def _write_version(directory: Path, manifest: dict[str, Any], chunks: Sequence[Chunk], vectors: Any) -> None:
+def _write_version(
+    directory: Path, manifest: dict[str, Any], chunks: Sequence[Chunk], vectors: Any, codemap: CodeMap
+) -> None:
     import faiss
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -141,8 +150,9 @@ def _write_version(directory: Path, manifest: dict[str, Any], chunks: Sequence[C
         if len(vectors):
             index.add(vectors)
         faiss.write_index(index, str(tmp / "index.faiss"))
-        rows = [[c.path, c.start_line, c.end_line, c.text] for c in chunks]
+        rows = [[c.path, c.start_line, c.end_line, c.text, c.symbol] for c in chunks]
         _fsync_write(tmp / "chunks.json", orjson.dumps(rows))
+        codemap.save(tmp)
         _fsync_write(tmp / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         os.rename(tmp, directory / name)
     except BaseException:
@@ -183,11 +193,13 @@ def _fingerprints(root: Path, paths: Sequence[str], old: dict[str, Any]) -> dict
     return out
 
 
-def _chunk_files(root: Path, paths: Sequence[str], splitter: TextSplitterConfig) -> dict[str, list[Chunk]]:
+def _chunk_files(
+    root: Path, paths: Sequence[str], splitter: TextSplitterConfig, codemap: CodeMap
+) -> dict[str, list[Chunk]]:
     out: dict[str, list[Chunk]] = {}
     for rel in paths:
         text = (root / rel).read_bytes().decode("utf-8", errors="replace")
-        out[rel] = chunk_text(rel, text, splitter.chunk_size, splitter.chunk_overlap)
+        out[rel] = chunk_file(rel, text, codemap.files.get(rel), splitter.chunk_size, splitter.chunk_overlap)
     return out
 
 
@@ -215,6 +227,7 @@ def _manifest(
     ref = snapshot.ref
     return {
         "version": MANIFEST_VERSION,
+        "chunker": CHUNKER_VERSION,
         "repo": {"type": ref.type, "owner": ref.owner, "name": ref.name, "url": ref.url, "ref": ref.ref},
         "commit": snapshot.commit,
         "branch": snapshot.branch,
@@ -256,7 +269,9 @@ async def build_index(
     directory.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncFileLock(directory.parent / f".{key}.lock"):
         if previous is not None:
-            stored: _Stored | None = _Stored(previous.manifest, previous.chunks, previous.search.vectors)
+            stored: _Stored | None = _Stored(
+                previous.manifest, previous.chunks, previous.search.vectors, previous.codemap
+            )
         else:
             stored = _compatible(await asyncio.to_thread(_read_version, directory), embedder)
         old_files: dict[str, Any] = stored.manifest.get("files", {}) if stored else {}
@@ -272,6 +287,7 @@ async def build_index(
                 report,
                 key,
                 stored.manifest,
+                codemap=stored.codemap,
             )
             index.report, index.snapshot, index.signature = report, snapshot, signature
             for path, facts in prints.items():  # same content; remember new mtimes (in memory) to skip re-hashing
@@ -298,8 +314,11 @@ async def _update(
     report: FilterReport,
     progress: Progress | None,
 ) -> RepoIndex:
-    """Chunk and embed the changed files, merge with the reused rows, write a new version."""
-    fresh = await asyncio.to_thread(_chunk_files, snapshot.root, changed, config.embedder.text_splitter)
+    """Update the code map, chunk and embed the changed files, merge with the reused rows, write a new version."""
+    digests = {path: facts["sha256"] for path, facts in prints.items()}
+    old_map = stored.codemap if stored is not None else None
+    codemap = await asyncio.to_thread(build_codemap, snapshot.root, list(prints), old_map, digests=digests)
+    fresh = await asyncio.to_thread(_chunk_files, snapshot.root, changed, config.embedder.text_splitter, codemap)
     new_chunks = [c for p in changed for c in fresh[p]]
     embed_started = time.perf_counter()
     new_vectors = await _embed(embedder, new_chunks, progress)
@@ -309,7 +328,7 @@ async def _update(
     manifest.update(files=files, chunk_count=len(chunks), skipped=report.skipped)
     if progress:
         progress("write", 0, 1)
-    await asyncio.to_thread(_write_version, directory, manifest, chunks, vectors)
+    await asyncio.to_thread(_write_version, directory, manifest, chunks, vectors, codemap)
     search = await asyncio.to_thread(VectorSearch, vectors)
     stats = BuildStats(
         files_embedded=len(changed),
@@ -318,7 +337,7 @@ async def _update(
         chunks_reused=len(chunks) - len(new_chunks),
         embed_seconds=embed_seconds,
     )
-    return RepoIndex(snapshot, embedder, chunks, search, report, directory.name, manifest, stats)
+    return RepoIndex(snapshot, embedder, chunks, search, report, directory.name, manifest, stats, codemap=codemap)
 
 
 def _assemble(
@@ -375,4 +394,4 @@ async def load_index(
     search = await asyncio.to_thread(VectorSearch, stored.vectors)
     files, skipped = stored.manifest.get("files", {}), stored.manifest.get("skipped", {})
     report = FilterReport(kept=tuple(sorted(files)), skipped=skipped)
-    return RepoIndex(snapshot, embedder, stored.chunks, search, report, key, stored.manifest)
+    return RepoIndex(snapshot, embedder, stored.chunks, search, report, key, stored.manifest, codemap=stored.codemap)

@@ -20,6 +20,7 @@ from wikismith.rag.types import Chunk, FilterReport, RepoSnapshot, ScoredChunk
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from wikismith.rag.codemap import CodeMap
     from wikismith.rag.filters import TreeSignature
 
 SHORTLIST_FROM = 20_000
@@ -41,8 +42,9 @@ class BuildStats:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What is embedded for a chunk: its path as a header, so a question naming a file finds it."""
-    return f"{chunk.path}\n{chunk.text}"
+    """What is embedded for a chunk: its symbol path (`path::Qual.name`), else its path, as a header, so a
+    question naming a file or a symbol finds it."""
+    return f"{chunk.symbol or chunk.path}\n{chunk.text}"
 
 
 class VectorSearch:
@@ -111,6 +113,7 @@ class RepoIndex:
     manifest: dict[str, Any] = field(default_factory=dict)
     stats: BuildStats = field(default_factory=BuildStats)
     signature: TreeSignature | None = None  # of the scan behind `report` (None: unknown, scan again)
+    codemap: CodeMap | None = None  # the code map of the indexed files (None: not built)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -153,6 +156,10 @@ def format_context(hits: Sequence[ScoredChunk]) -> str:
     model can cite `path:start-end`). DeepWiki's layout: `## File Path: <path>` then the chunk texts."""
     parts = []
     for path, chunks in group_by_file(hits):
-        body = "\n\n".join(f"Lines {c.start_line}-{c.end_line}:\n{c.text.rstrip()}" for c in chunks)
+        body = "\n\n".join(f"Lines {c.start_line}-{c.end_line}{_in_symbol(c)}:\n{c.text.rstrip()}" for c in chunks)
         parts.append(f"## File Path: {path}\n\n{body}")
     return "\n\n----------\n\n".join(parts)
+
+
+def _in_symbol(chunk: Chunk) -> str:
+    return f" ({chunk.symbol.partition('::')[2]})" if chunk.symbol.partition("::")[2] else ""

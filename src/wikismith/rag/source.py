@@ -305,6 +305,33 @@ async def _local_commit(root: Path) -> str | None:
         return None
 
 
+def locate(
+    source: str,
+    config: AppConfig,
+    *,
+    ref: str | None = None,
+    repo_type: str | None = None,
+    local_roots: Sequence[Path] | None = None,
+) -> RepoRef:
+    """The repository `source` names, checked by policy without touching the network: a local directory
+    (resolved, under `local_roots` when given, existing) or a forge URL on an allowed host. The address check and
+    the clone are `open_repo`'s."""
+    if not source or not source.strip():
+        raise SourceError("no repository given")
+    if source.startswith("file:"):
+        raise UnsafeSource("file:// URLs are refused; give the directory path instead")
+    if not is_remote(source) and (repo_type in (None, "", "local")):
+        if ref:
+            raise SourceError("--ref applies to remote repositories only; check out the ref in the directory")
+        root = resolve_local(source, local_roots)
+        return RepoRef(type="local", owner="local", name=root.name, local_path=root)
+    if not is_remote(source):
+        raise SourceError(f"{source!r} is not a repository URL; give https://<host>/<owner>/<repo>")
+    parsed = parse_repo_url(source, None if repo_type == "local" else repo_type, ref=ref)
+    check_url_policy(parsed, config)
+    return parsed
+
+
 async def open_repo(
     source: str,
     settings: Settings,
@@ -318,20 +345,10 @@ async def open_repo(
     """The repository named by `source` on disk: a local directory as it is, or a clone fetched at `ref`.
 
     `local_roots=None` allows any local directory (the CLI); the server passes `settings.local_roots`."""
-    if not source or not source.strip():
-        raise SourceError("no repository given")
-    if source.startswith("file:"):
-        raise UnsafeSource("file:// URLs are refused; give the directory path instead")
-    if not is_remote(source) and (repo_type in (None, "", "local")):
-        if ref:
-            raise SourceError("--ref applies to remote repositories only; check out the ref in the directory")
-        root = resolve_local(source, local_roots)
-        local = RepoRef(type="local", owner="local", name=root.name, local_path=root)
-        return RepoSnapshot(ref=local, root=root, commit=await _local_commit(root))
-    if not is_remote(source):
-        raise SourceError(f"{source!r} is not a repository URL; give https://<host>/<owner>/<repo>")
-    parsed = parse_repo_url(source, None if repo_type == "local" else repo_type, ref=ref)
-    check_url_policy(parsed, config)
+    parsed = locate(source, config, ref=ref, repo_type=repo_type, local_roots=local_roots)
+    if parsed.local_path is not None:
+        root = parsed.local_path
+        return RepoSnapshot(ref=parsed, root=root, commit=await _local_commit(root))
     pinned = await check_address(parsed, config)
     dest = settings.data.repos / repo_key(parsed)
     lock = settings.data.repos / f".{dest.name}.lock"

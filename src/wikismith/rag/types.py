@@ -35,12 +35,15 @@ class RepoSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A piece of one file. Lines are 1-based and inclusive, so `path:start_line-end_line` is a true citation."""
+    """A piece of one file. Lines are 1-based and inclusive, so `path:start_line-end_line` is a true citation.
+    `symbol` is the code map's path of the symbol the chunk is in (`src/pkg/signer.py::Signer.sign`), "" when it
+    is in none (module-level lines, files without a code map entry)."""
 
     path: str  # relative to the repository root, POSIX separators
     start_line: int
     end_line: int
     text: str
+    symbol: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@ Environment (read from `settings.env`): WIKISMITH_CORS_ORIGINS (comma-separated 
 but then never with credentials; unset: no CORS headers), WIKISMITH_METRICS_AUTH (`1`: `/metrics` needs a gateway
 key), WIKISMITH_CATALOGUE_REFRESH (`0`: do not fetch the live model catalogue at startup), and the limits in
 `deps.ServerLimits`; WIKISMITH_METRICS_DIR (several workers: where each writes its counts for /metrics to sum;
-`serve --workers N` makes one per run).
+`serve --workers N` makes one per run); WIKISMITH_MAX_JOBS (generation jobs run at once, default 1).
+
+The lifespan owns the generation jobs (`wikismith.jobs`): opened at startup (resuming those a stopped server left
+running), closed at shutdown (running ones are marked interrupted, to be resumed by the next start).
 
 At startup the model catalogue is refreshed in the background (when its cache is stale and an aggregator is
 configured), bounded by `_REFRESH_TIMEOUT`; serving never waits for it and a failure only logs a warning.
@@ -30,6 +33,8 @@ from starlette.responses import Response
 
 from wikismith.config.models import AppConfig, ConfigError
 from wikismith.config.settings import Settings
+from wikismith.jobs import FileJobStore, JobContext, JobQueue, StoreBusy, max_jobs_setting
+from wikismith.llm.base import Embedder
 from wikismith.llm.errors import LLMError
 from wikismith.redact import redact
 from wikismith.router import Router, build_router
@@ -46,7 +51,7 @@ from wikismith.server.fastpath import fast_routes
 from wikismith.server.mcp import http as mcp_http
 from wikismith.server.metrics import Metrics
 from wikismith.server.middleware import EdgeMiddleware
-from wikismith.server.routes import chat, local, openai, wiki
+from wikismith.server.routes import chat, jobs, local, openai, wiki
 from wikismith.server.routes import config as config_routes
 from wikismith.server.streaming import ClientGone
 
@@ -158,6 +163,23 @@ def _publish(metrics: Metrics) -> None:
         log.warning("could not write the metrics file: %s", exc)
 
 
+async def _open_jobs(server: ServerState, max_jobs: int) -> JobQueue | None:
+    """The generation jobs, over the server's router and wiki cache, recorded under the data directory, opened
+    (resuming what the last server left running); None when another server process runs them."""
+
+    def embedder() -> Embedder:  # the chat's: one model loaded, one index per repository for both
+        return chat.index_cache(server).embedder(server.config, None)
+
+    context = JobContext(server.router, server.settings, server.config, wiki.store(server), embedder)
+    queue = JobQueue(context, FileJobStore(server.settings.data.jobs), max_jobs=max_jobs)
+    try:
+        await queue.open()
+    except StoreBusy as exc:  # `serve --workers N`, or a second server on the same WIKISMITH_HOME
+        log.warning("generation jobs are off in this process: %s", exc)
+        return None
+    return queue
+
+
 def create_app(settings: Settings, config: AppConfig, *, router: Router | None = None) -> FastAPI:
     """Raises ConfigError for a contradictory server setting (WIKISMITH_METRICS_AUTH without gateway keys)."""
     limits = ServerLimits.from_env(settings.env)
@@ -166,6 +188,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
     auth = Auth.from_settings(settings)
     if auth.metrics and not auth.keys:
         raise ConfigError("WIKISMITH_METRICS_AUTH=1 protects /metrics with the gateway keys: set WIKISMITH_API_KEYS")
+    max_jobs = max_jobs_setting(settings.env)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +199,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         metrics.watch_streams(lambda: server.streams)
         metrics.bound_targets(server.known_target)
         app.state.server = server
+        server.jobs = await _open_jobs(server, max_jobs)
         refresh = _start_refresh(server)
         publishing = asyncio.create_task(_publish_metrics(metrics), name="metrics") if metrics.shared_dir else None
         settle_heap()  # the start-up heap is built: freeze it before the first request
@@ -183,6 +207,8 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
             async with mcp_http.serving(app):
                 yield
         finally:
+            if server.jobs is not None:
+                await server.jobs.aclose()  # running jobs are interrupted, to be resumed by the next server
             for task in (refresh, publishing):
                 if task is not None:
                     task.cancel()
@@ -204,7 +230,7 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     _install_error_handlers(app)
-    modules = (openai, config_routes, wiki, chat, local)
+    modules = (openai, config_routes, wiki, chat, local, jobs)
     for module in modules:
         app.include_router(module.router)
     mcp_http.mount(app, auth, settings)  # `/mcp`: the MCP server over this app's state

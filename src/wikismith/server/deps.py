@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection, Request
 
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
+from wikismith.jobs import JobQueue
 from wikismith.router import Router
 from wikismith.server.auth import Auth
 from wikismith.server.errors import HTTPProblem
@@ -87,6 +88,7 @@ class ServerState:
     limits: ServerLimits
     streams: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # lazily built services (wiki store, embedders, …)
+    jobs: JobQueue | None = None  # the generation jobs, opened and closed by the lifespan
 
     @property
     def local_roots(self) -> tuple[Path, ...]:

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-EventKind = Literal["stage", "structure", "page_started", "page_done", "page_failed", "finished"]
+EventKind = Literal["stage", "files", "structure", "page_started", "page_done", "page_failed", "finished"]
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A progress event with the run's counters at that moment (`cost` None while no price is known)."""
+    """A progress event with the run's counters at that moment (`cost` None while no price is known). `files`
+    says what was indexed and what was left out (once, before the structure)."""
 
     kind: EventKind
     message: str

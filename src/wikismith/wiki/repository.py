@@ -3,6 +3,7 @@ allows (excerpt budget from its context window, concurrency from its provider's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from wikismith.wiki.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
     from wikismith.config.models import AppConfig
+    from wikismith.config.schemas import FileFilters
     from wikismith.config.settings import Settings
 
 DEFAULT_CONTEXT_CHARS = 24_000
@@ -83,18 +85,23 @@ async def prepare_repo(
     repo_type: str | None = None,
     access_token: str | None = None,
     embedder: Embedder | None = None,
+    filters: FileFilters | None = None,
+    local_roots: Sequence[Path] | None = None,
     progress: ProgressCallback | None = None,
 ) -> PreparedRepo:
-    """Open (or clone) the repository, list its files and build (or reuse) its index."""
+    """Open (or clone) the repository, list its files and build (or reuse) its index. `filters` are added to
+    repo.json's; `local_roots` bound local directories (None: any, as the CLI allows)."""
     from wikismith.rag import build_index, create_embedder, open_repo
 
     emit = progress or (lambda _: None)
     emit(Progress("stage", f"opening {redact(source)}"))
-    snapshot = await open_repo(source, settings, config, ref=ref, repo_type=repo_type, access_token=access_token)
+    snapshot = await open_repo(
+        source, settings, config, ref=ref, repo_type=repo_type, access_token=access_token, local_roots=local_roots
+    )
     emit(Progress("stage", "indexing the repository"))
     owned = None if embedder is not None else create_embedder(config)
     try:
-        index = await build_index(snapshot, settings, config, embedder=embedder or owned)
+        index = await build_index(snapshot, settings, config, embedder=embedder or owned, filters=filters)
     except BaseException:
         if owned is not None:
             await owned.aclose()

@@ -65,11 +65,6 @@ async def ask(
     return "\n\n".join([*notes, text or "(the model gave an empty answer)", f"Sources:\n{listed}"]) + "\n"
 
 
-def _symbol(hit: ScoredChunk) -> str:
-    symbol = getattr(hit.chunk, "symbol", "")  # the code map's symbol path, where the index has one
-    return symbol if isinstance(symbol, str) else ""
-
-
 def _fence(text: str) -> str:
     fence = "```"
     while fence in text:
@@ -92,6 +87,6 @@ async def search(runtime: Runtime, target: Target, query: str, k: int, report: R
     parts = [f"{len(hits)} excerpts of {target.shown} for {query!r}, best first:"]
     for rank, hit in enumerate(hits, 1):
         c = hit.chunk
-        symbol = f" · symbol {_symbol(hit)}" if _symbol(hit) else ""
+        symbol = f" · symbol {c.symbol}" if c.symbol else ""  # the code map's, "" outside any symbol
         parts.append(f"{rank}. {c.path}:{c.start_line}-{c.end_line}{symbol} · score {hit.score:.3f}\n{_fence(c.text)}")
     return "\n\n".join(parts) + "\n"
