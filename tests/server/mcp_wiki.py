@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,6 +32,18 @@ class Generated:
         return {"WIKISMITH_HOME": str(self.home), "WIKISMITH_CONFIG_DIR": str(self.config), **extra}
 
 
+def script_wiki(emulator: Emulator) -> None:
+    """The emulator's answers for one wiki run: the structure, then three pages."""
+    emulator.script("m", Reply(text=STRUCTURE), Reply(text=ALPHA), Reply(text=BETA), Reply(text=GAMMA))
+
+
+def fresh(tmp: Path, wiki: Generated) -> Generated:
+    """A copy of the repository (named `fresh`) under a new root, with a new, empty data directory."""
+    root = tmp / "repos"
+    shutil.copytree(wiki.repo, root / "fresh")
+    return Generated(tmp / "home", wiki.config, root, root / "fresh")
+
+
 def generate(tmp: Path, emulator: Emulator) -> Generated:
     """`wikismith generate` of a three-page wiki for `calcpkg` (a local directory under `tmp/repos`)."""
     root = tmp / "repos"
@@ -40,7 +53,7 @@ def generate(tmp: Path, emulator: Emulator) -> Generated:
         (repo / name).write_text(text)
     made = Generated(tmp / "home", write_config(tmp / "config", emulator.base_url), root, repo)
     emulator.reset()
-    emulator.script("m", Reply(text=STRUCTURE), Reply(text=ALPHA), Reply(text=BETA), Reply(text=GAMMA))
+    script_wiki(emulator)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WIKISMITH_", "DEEPWIKI_"))}
     done = subprocess.run(
         [WIKISMITH, "generate", str(repo), "--model", "emu/m", "-j", "1"],

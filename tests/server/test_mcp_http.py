@@ -14,13 +14,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent, TextResourceContents
 
 from tests.server.conftest import API_KEY, LiveServer
-from tests.server.mcp_wiki import Generated, generate
+from tests.server.mcp_wiki import Generated, fresh, generate, script_wiki
 from tests.support.emulator import Emulator, Reply, error
 from wikismith.config.models import load_config
 from wikismith.config.settings import Settings
 from wikismith.server import create_app
 
-TOOLS = {"read_wiki_structure", "read_wiki_contents", "ask_question", "search_code"}
+TOOLS = {"read_wiki_structure", "read_wiki_contents", "ask_question", "search_code", "generate_wiki", "wiki_status"}
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,44 @@ def test_a_foreign_host_or_origin_is_refused_unless_allowed(wiki: Generated) -> 
         server.stop()
     assert (bad_host.status_code, bad_origin.status_code) == (421, 403)
     assert allowed.status_code == 200
+
+
+async def test_generate_wiki_runs_a_server_job_followed_with_progress(
+    wiki: Generated, tmp_path: Path, emulator_server: Emulator
+) -> None:
+    made = fresh(tmp_path, wiki)
+    server = serve(made)
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    try:
+        async with Client(f"{server.url}/mcp") as client:
+            before = text(await client.call_tool("wiki_status", {"repoName": "fresh"}))
+            missing = await client.call_tool("read_wiki_structure", {"repoName": "fresh"})
+            script_wiki(emulator_server)
+            started = await client.call_tool(
+                "generate_wiki", {"repoName": "fresh", "wait": True}, progress_callback=on_progress
+            )
+            after = text(await client.call_tool("wiki_status", {"repoName": "fresh"}))
+            structure = text(await client.call_tool("read_wiki_structure", {"repoName": "fresh"}))
+            listed = httpx2.get(f"{server.url}/api/jobs").json()["jobs"]
+    finally:
+        server.stop()
+    assert before.startswith("No generation of ") and "No wiki of" in before
+    assert missing.is_error and "call generate_wiki" in text(missing)
+    assert not started.is_error and "done · emu/m · en, concise · 3 of 3 pages done" in text(started)
+    assert "A wiki of" in text(started) and "is cached (3 pages, en)" in text(started)
+    assert progress[-1] == (3, 3, "finished: 3 pages") and (1, 3) in [p[:2] for p in progress]
+    assert after.startswith("job ") and ": done · " in after and "- page page-2 (Operations & Parsing): done" in after
+    assert structure.startswith("# calcpkg & friends")
+    assert [job["state"] for job in listed] == ["done"]  # the server's own job list: one queue
+
+
+async def test_generate_wiki_refuses_bad_input_before_any_work(url: str) -> None:
+    async with Client(url) as client:
+        language = await client.call_tool("generate_wiki", {"repoName": "calcpkg", "language": "xx"})
+        model = await client.call_tool("generate_wiki", {"repoName": "calcpkg", "model": "nosuch/model"})
+    assert language.is_error and "unsupported language 'xx'" in text(language)
+    assert model.is_error and "nosuch" in text(model)

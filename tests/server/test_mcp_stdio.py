@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
-from tests.server.mcp_wiki import WIKISMITH, Generated, generate
+from tests.server.mcp_wiki import WIKISMITH, Generated, fresh, generate, script_wiki
 from tests.support.emulator import Emulator, Reply
 
 
@@ -34,7 +36,9 @@ async def test_stdio_serves_the_tools_resources_and_wiki(wiki: Generated) -> Non
         uris = [str(r.uri) for r in (await client.list_resources()).resources]
         structure = text(await client.call_tool("read_wiki_structure", {"repoName": "calcpkg"}))
         page = text(await client.call_tool("read_wiki_contents", {"repoName": str(wiki.repo), "page": "page-2"}))
-    assert tools == {"read_wiki_structure", "read_wiki_contents", "ask_question", "search_code"}
+    assert tools == {
+        "read_wiki_structure", "read_wiki_contents", "ask_question", "search_code", "generate_wiki", "wiki_status",
+    }  # fmt: skip
     assert uris == [f"wikismith://local/calcpkg/page-{i}" for i in (1, 2, 3)]
     assert "- page-1: Overview — It adds. See ops." in structure
     assert "The operations add numbers, each scaled by its index." in page
@@ -73,3 +77,22 @@ def test_a_local_root_that_is_not_a_directory_exits_2(wiki: Generated) -> None:
         timeout=60,
     )
     assert done.returncode == 2 and "--local-root must be a directory" in done.stderr
+
+
+async def test_stdio_owns_a_job_queue_started_and_followed_with_wiki_status(
+    wiki: Generated, tmp_path: Path, emulator_server: Emulator
+) -> None:
+    made = fresh(tmp_path, wiki)
+    script_wiki(emulator_server)
+    async with Client(params(made)) as client:
+        started = text(await client.call_tool("generate_wiki", {"repoName": "fresh"}))
+        deadline = time.monotonic() + 60
+        status = ""
+        while ": done · " not in status and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status = text(await client.call_tool("wiki_status", {"repoName": "fresh"}))
+        page = text(await client.call_tool("read_wiki_contents", {"repoName": "fresh", "page": "page-3"}))
+    assert started.startswith("started: job ") and "Follow it with wiki_status(repoName)" in started
+    assert "3 of 3 pages done" in status and "is cached (3 pages, en)" in status
+    assert "Sources: [" in page and "not been generated" not in page  # pages run at once: any page's answer
+    assert (made.home / "mcp-jobs").is_dir()  # its own records, beside (not in) a server's jobs/

@@ -77,7 +77,15 @@ def runtime_of(server: ServerState) -> Runtime:
     runtime = server.extras.get("mcp_runtime")
     if runtime is None:
         runtime = Runtime(
-            server.settings, server.config, server.router, store(server), index_cache(server), server.local_roots
+            server.settings,
+            server.config,
+            server.router,
+            store(server),
+            index_cache(server),
+            server.local_roots,
+            jobs=server.jobs,
+            jobs_off="generation jobs are off in this server process (another process of this data directory runs"
+            " them)",
         )
         server.extras["mcp_runtime"] = runtime
     assert isinstance(runtime, Runtime)

@@ -15,6 +15,7 @@ from typing import Any
 from wikismith.chat import IndexCache
 from wikismith.config.models import AppConfig
 from wikismith.config.settings import Settings
+from wikismith.jobs import JobQueue
 from wikismith.llm.base import ChatModel
 from wikismith.wiki.store import WikiStore
 
@@ -27,6 +28,8 @@ class Runtime:
     store: WikiStore
     cache: IndexCache
     local_roots: tuple[Path, ...]
+    jobs: JobQueue | None = None  # the generation jobs; None: off in this process, for `jobs_off`
+    jobs_off: str = "generation jobs are not available here"
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

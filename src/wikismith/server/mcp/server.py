@@ -6,7 +6,8 @@ Tools (argument `repoName`: see `names.resolve_repo`):
     read_wiki_contents(repoName, page?, language?) one page, or all pages (bounded, with a note when cut)
     ask_question(repoName, question, model?, language?)   the RAG answer through the router, sources as path:a-b
     search_code(repoName, query, k?)               retrieved chunks with path, lines, symbol; no model call
-    generate_wiki / wiki_status                    see `generation` (present when the runtime has a job queue)
+    generate_wiki(repoName, model?, language?, comprehensive?, wait?)   a generation job (see `generation`)
+    wiki_status(repoName)                          the latest job's state and pages, and whether a wiki is cached
 Resources: `wikismith://{owner}/{repo}/{page_id}` (Markdown), listed for every cached wiki.
 
 Every expected failure (unknown repository, no wiki yet, a repository that cannot be opened, a model error, bad
@@ -24,10 +25,11 @@ from mcp.types import Resource, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from wikismith.config.models import ConfigError
+from wikismith.jobs import JobConflict, JobQueue, JobRejected
 from wikismith.llm.errors import LLMError
 from wikismith.rag.source import SourceError
 from wikismith.redact import redact
-from wikismith.server.mcp import code, wikis
+from wikismith.server.mcp import code, generation, wikis
 from wikismith.server.mcp.names import Target, UnknownRepo, cached_repo, resolve_repo
 from wikismith.server.mcp.runtime import Runtime, RuntimeSource
 
@@ -59,7 +61,7 @@ def tool_errors(repo: str | None = None) -> Iterator[None]:
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         raise ToolError(redact(message)) from None
-    except (UnknownRepo, wikis.NoWiki, wikis.NoPage, ConfigError, ValueError) as exc:
+    except (UnknownRepo, wikis.NoWiki, wikis.NoPage, ConfigError, JobRejected, JobConflict, ValueError) as exc:
         raise ToolError(redact(str(exc))) from None
     except LLMError as exc:
         wait = f"; retry after {exc.retry_after:.0f}s" if exc.retry_after else ""
@@ -156,6 +158,42 @@ def _code_tools(server: WikiServer) -> None:
     server.add_tool(search_code, annotations=_READ, structured_output=False)
 
 
+def _queue(runtime: Runtime, target: Target) -> JobQueue:
+    if runtime.jobs is None:
+        raise ToolError(f"{runtime.jobs_off}; run `wikismith generate {target.source}` instead")
+    return runtime.jobs
+
+
+def _generation_tools(server: WikiServer) -> None:
+    source = server.runtime
+
+    async def generate_wiki(
+        repoName: RepoName,
+        ctx: Context,
+        model: Annotated[str | None, Field(description="a router model name (default: the configured one)")] = None,
+        language: Language = None,
+        comprehensive: Annotated[bool, Field(description="8-12 pages in sections (else 4-6 pages)")] = False,
+        wait: Annotated[bool, Field(description="follow the job to its end, with progress (minutes)")] = False,
+    ) -> str:
+        """Generate (or continue) the repository's wiki as a job; joins the job already running for that wiki."""
+        with tool_errors():
+            runtime = source()
+            target = await _target(runtime, repoName)
+            queue = _queue(runtime, target)
+            spec = generation.spec_for(target, model, runtime.language(language), comprehensive)
+            return await generation.start(runtime, queue, target, spec, _reporter(ctx), wait=wait)
+
+    async def wiki_status(repoName: RepoName) -> str:
+        """How the repository's latest generation job stands (pages done, failures), and whether a wiki is cached."""
+        with tool_errors():
+            runtime = source()
+            target = await _target(runtime, repoName)
+            return await generation.status(runtime, _queue(runtime, target), target)
+
+    server.add_tool(generate_wiki, annotations=ToolAnnotations(open_world_hint=True), structured_output=False)
+    server.add_tool(wiki_status, annotations=_READ, structured_output=False)
+
+
 def _page_resource(server: WikiServer) -> None:
     source = server.runtime
 
@@ -181,5 +219,6 @@ def build_server(source: RuntimeSource) -> WikiServer:
     server = WikiServer(source, name="wikismith", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
     _wiki_tools(server)
     _code_tools(server)
+    _generation_tools(server)
     _page_resource(server)
     return server
