@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`. Order is the order shown in --help.
-COMMAND_MODULES = ["chat", "models", "usage", "compare", "serve", "index", "ask", "generate", "remove", "export"]
+COMMAND_MODULES = ["chat", "models", "usage", "compare", "serve", "mcp", "index", "ask", "generate", "remove", "export"]
 
 
 def main() -> None:

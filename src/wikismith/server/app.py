@@ -48,6 +48,7 @@ from wikismith.server.errors import (
     problem_response,
 )
 from wikismith.server.fastpath import fast_routes
+from wikismith.server.mcp import http as mcp_http
 from wikismith.server.metrics import Metrics
 from wikismith.server.middleware import EdgeMiddleware
 from wikismith.server.routes import chat, jobs, local, openai, wiki
@@ -203,7 +204,8 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         publishing = asyncio.create_task(_publish_metrics(metrics), name="metrics") if metrics.shared_dir else None
         settle_heap()  # the start-up heap is built: freeze it before the first request
         try:
-            yield
+            async with mcp_http.serving(app):
+                yield
         finally:
             if server.jobs is not None:
                 await server.jobs.aclose()  # running jobs are interrupted, to be resumed by the next server
@@ -231,7 +233,8 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
     modules = (openai, config_routes, wiki, chat, local, jobs)
     for module in modules:
         app.include_router(module.router)
-    paths = frozenset(getattr(r, "path", "") for m in modules for r in m.router.routes)
+    mcp_http.mount(app, auth, settings)  # `/mcp`: the MCP server over this app's state
+    paths = frozenset(getattr(r, "path", "") for m in modules for r in m.router.routes) | {mcp_http.PATH}
     app.add_middleware(
         EdgeMiddleware, metrics=metrics, max_body=limits.max_body_bytes, routes=paths, fast=fast_routes()
     )
