@@ -9,7 +9,11 @@ STAMP := $(VENV)/.installed
 LLAMA_VERSION := 0.3.36
 LLAMA_WHEELS := $(HOME)/.cache/wikismith/llama-cpp-python-$(LLAMA_VERSION)-portable
 
-.PHONY: setup demo test lint clean
+# The web app's browser assets (Mermaid, Swagger UI) come from the npm registry, pinned by package-lock.json.
+WEB_VENDOR := src/wikismith/server/web/vendor
+WEB_STAMP := $(WEB_VENDOR)/node_modules/.installed
+
+.PHONY: setup demo test lint clean browser
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -24,15 +28,25 @@ $(STAMP): pyproject.toml Makefile
 	$(VENV)/bin/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(WEB_STAMP): $(WEB_VENDOR)/package.json $(WEB_VENDOR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required for the web app's Mermaid and API docs assets (Debian: apt-get install npm)"; exit 1; }
+	cd $(WEB_VENDOR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+setup: $(STAMP) $(WEB_STAMP)
+
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: setup
 	$(VENV)/bin/wikismith generate examples/tinycalc --provider local --output wiki-out/tinycalc
 
-test: setup
+test: setup browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) wiki-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) wiki-out .pytest_cache .mypy_cache .ruff_cache $(WEB_VENDOR)/node_modules

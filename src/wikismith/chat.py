@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
-from collections import OrderedDict
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -34,7 +33,7 @@ from wikismith.llm.events import StreamEvent, TextDelta
 from wikismith.llm.types import ChatRequest, Message
 from wikismith.rag import prompts
 from wikismith.rag.answer_check import AnswerCheck, check_answer, cited_chunks
-from wikismith.rag.embedders import chosen_name, create_embedder
+from wikismith.rag.cache import PROCESS_CACHE, IndexCache
 from wikismith.rag.filters import parse_filter_list
 from wikismith.rag.index import build_index
 from wikismith.rag.retriever import RepoIndex, format_context
@@ -130,60 +129,6 @@ class AnswerChecked:
 
 
 ChatEvent = Sources | ContextDropped | AnswerChecked | StreamEvent
-
-
-class IndexCache:
-    """Per-process memory of opened repositories and built indexes (LRU), and of loaded embedders.
-
-    A remote repository is fetched again after `fresh_for` seconds; an index is kept in memory and only
-    re-scanned (and updated if files changed) on each question, never reloaded from disk."""
-
-    def __init__(self, size: int = 8, fresh_for: float = 300.0) -> None:
-        self.size = size
-        self.fresh_for = fresh_for
-        self._indexes: OrderedDict[str, RepoIndex] = OrderedDict()
-        self._snapshots: dict[str, tuple[float, RepoSnapshot]] = {}
-        self._embedders: dict[str, Embedder] = {}
-
-    def embedder(self, config: AppConfig, name: str | None) -> Embedder:
-        key = chosen_name(config, name)
-        if key not in self._embedders:
-            self._embedders[key] = create_embedder(config, key)
-        return self._embedders[key]
-
-    def snapshot(self, key: str) -> RepoSnapshot | None:
-        entry = self._snapshots.get(key)
-        if entry is None or time.monotonic() - entry[0] > self.fresh_for:
-            return None
-        return entry[1]
-
-    def remember_snapshot(self, key: str, snapshot: RepoSnapshot) -> None:
-        now = time.monotonic()
-        for stale in [k for k, (seen, _) in self._snapshots.items() if now - seen > self.fresh_for]:
-            del self._snapshots[stale]
-        self._snapshots[key] = (now, snapshot)
-
-    def get(self, repo: str) -> RepoIndex | None:
-        index = self._indexes.get(repo)
-        if index is not None:
-            self._indexes.move_to_end(repo)
-        return index
-
-    def put(self, repo: str, index: RepoIndex) -> None:
-        self._indexes[repo] = index
-        self._indexes.move_to_end(repo)
-        while len(self._indexes) > self.size:
-            self._indexes.popitem(last=False)
-
-    async def aclose(self) -> None:
-        for embedder in self._embedders.values():
-            await embedder.aclose()
-        self._embedders.clear()
-        self._indexes.clear()
-
-
-# One per process: the server, the WebSocket and the CLI share indexes and the loaded embedder.
-PROCESS_CACHE = IndexCache()
 
 
 async def prepare_index(
@@ -294,13 +239,13 @@ def build_messages(
     return [Message(role="system", content=system), *question.history, Message(role="user", content=final)]
 
 
-async def _retrieve(index: RepoIndex, config: AppConfig, inp: ChatInput) -> list[ScoredChunk]:
+async def _retrieve(index: RepoIndex, config: AppConfig, inp: ChatInput, query: str | None) -> list[ScoredChunk]:
     from wikismith.rag.chunker import count_tokens
 
-    question = _question(inp)
-    if count_tokens(question.query) > MAX_QUERY_TOKENS:
+    query = query or _question(inp).query
+    if count_tokens(query) > MAX_QUERY_TOKENS:
         return []
-    query = f"Contexts related to {inp.file_path}" if inp.file_path else question.query
+    query = f"Contexts related to {inp.file_path}" if inp.file_path else query
     return await index.retrieve(query, config.embedder.retriever.top_k)
 
 
@@ -319,12 +264,14 @@ async def chat_stream(
     local_roots: Sequence[Path] | None = None,
     embedder: Embedder | None = None,
     cache: IndexCache = PROCESS_CACHE,
+    query: str | None = None,
 ) -> AsyncIterator[ChatEvent]:
     """Sources, then the answer's stream events. Raises ConfigError for a bad model before touching the
-    repository, SourceError for a repository that cannot be opened, LLMError from the model."""
+    repository, SourceError for a repository that cannot be opened, LLMError from the model. `query`: what to
+    retrieve for, when not the question itself (a Deep Research iteration: what the previous one said next)."""
     model = inp.model_name(config)  # validated before any clone or embedding
     index = await prepare_index(settings, config, inp, local_roots=local_roots, embedder=embedder, cache=cache)
-    hits = await _retrieve(index, config, inp)
+    hits = await _retrieve(index, config, inp, query)
     yield Sources(tuple(hits))
     messages = build_messages(config, inp, index.snapshot, hits)
     text: list[str] = []
@@ -348,6 +295,65 @@ async def chat_stream(
         yield AnswerChecked(await asyncio.to_thread(check_answer, "".join(text), hits, index.codemap))
 
 
+# --- Deep Research, run by the server ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResearchStep:
+    """A Deep Research iteration begins; its Sources and answer follow. `query` is what it retrieved for."""
+
+    iteration: int
+    final: bool
+    query: str
+    type: Literal["research_step"] = "research_step"
+
+
+_CONCLUSION = re.compile(r"^#{1,3}\s*Final Conclusion\b", re.IGNORECASE | re.MULTILINE)
+_NEXT_STEPS = re.compile(r"^#{1,3}\s*Next Steps?\b[^\n]*\n(?P<body>.*?)(?=^#{1,3}\s|\Z)", re.I | re.M | re.S)
+
+
+def next_query(topic: str, answer: str) -> str:
+    """What the next iteration retrieves for: the topic and what `answer` said to look at next (its "Next
+    Steps" section, else its last paragraph). DeepWiki retrieved for the original question every turn."""
+    found = _NEXT_STEPS.search(answer)
+    lead = found.group("body") if found else answer.strip().rsplit("\n\n", 1)[-1]
+    return f"{topic}\n{lead.strip()[:2000]}".strip()
+
+
+async def research_stream(
+    router: ChatModel,
+    settings: Settings,
+    config: AppConfig,
+    inp: ChatInput,
+    *,
+    iterations: int = prompts.FINAL_ITERATION,
+    **options: Any,
+) -> AsyncIterator[ChatEvent | ResearchStep]:
+    """Deep Research driven here, not by the client: up to `iterations` turns of `chat_stream` (DeepWiki's
+    research prompts by turn) on the last question, each turn retrieving anew for what the previous said to
+    look at next, ending at the final turn or as soon as an answer gives its "Final Conclusion". Each turn: a
+    ResearchStep, then its Sources and stream events. `options` are chat_stream's (local_roots, embedder, cache)."""
+    tag = prompts.DEEP_RESEARCH_TAG
+    topic = inp.messages[-1].content.replace(tag, "").strip()
+    turns = [ChatTurn(role="user", content=f"{tag} {topic}")]
+    query = topic
+    for iteration in range(1, iterations + 1):
+        final = iteration == iterations
+        yield ResearchStep(iteration, final, query)
+        parts: list[str] = []
+        step = inp.model_copy(update={"messages": turns})
+        async for event in chat_stream(router, settings, config, step, query=query, **options):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            yield event
+        answer = "".join(parts)
+        if final or _CONCLUSION.search(answer):
+            return
+        turns = [*turns, ChatTurn(role="assistant", content=answer),
+                 ChatTurn(role="user", content=f"{tag} Continue the research")]  # fmt: skip
+        query = next_query(topic, answer)
+
+
 __all__ = [
     "PROCESS_CACHE",
     "AnswerChecked",
@@ -356,9 +362,12 @@ __all__ = [
     "ChatTurn",
     "ContextDropped",
     "IndexCache",
+    "ResearchStep",
     "Sources",
     "build_messages",
     "chat_stream",
     "cited_chunks",
+    "next_query",
     "prepare_index",
+    "research_stream",
 ]

@@ -125,3 +125,16 @@ def test_a_call_over_the_request_timeout_is_408(start_server: ServerFactory) -> 
         client(server).chat.completions.create(model="a/m", messages=USER)
     assert info.value.status_code == 408 and "WIKISMITH_REQUEST_TIMEOUT" in info.value.message
     assert model.cancelled.is_set()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_custom_model_name_a_header_cannot_hold_is_percent_encoded_in_the_target_header(
+    scripted_server: LiveServer, scripted: ScriptedModel, stream: bool
+) -> None:
+    import httpx2
+
+    scripted.add("m\U0004fa41", *answer("ok"))
+    body = {"model": "a/m\U0004fa41", "messages": USER, "stream": stream}
+    response = httpx2.post(scripted_server.url + "/v1/chat/completions", json=body, timeout=10)
+    assert response.status_code == 200, response.text  # was a 500: the header could not be encoded
+    assert response.headers["x-wikismith-target"] == "a/m%F1%8F%A9%81"

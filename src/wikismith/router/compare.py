@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,7 +50,56 @@ async def compare(
     return list(await asyncio.gather(*(_measure(router, r) for r in requests)))
 
 
-async def _measure(router: ChatModel, request: ChatRequest) -> Comparison:
+@dataclass(frozen=True, slots=True)
+class ColumnText:
+    """A piece of the answer of model number `column` (in the order given), as it arrives."""
+
+    column: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDone:
+    column: int
+    result: Comparison
+
+
+async def compare_stream(
+    router: ChatModel,
+    models: Sequence[str],
+    messages: Sequence[Message],
+    *,
+    params: GenerationParams | None = None,
+    tag: str = "compare",
+) -> AsyncIterator[ColumnText | ColumnDone]:
+    """`compare`, streamed: every model's text as it arrives, then its measured row, in arrival order.
+    Closing the iterator early cancels the calls still running."""
+    queue: asyncio.Queue[ColumnText | ColumnDone | Exception] = asyncio.Queue()
+
+    async def run(column: int, model: str) -> None:
+        request = ChatRequest(model=model, messages=list(messages), params=params or GenerationParams(), tag=tag)
+        try:
+            result = await _measure(router, request, lambda text: queue.put_nowait(ColumnText(column, text)))
+        except Exception as exc:  # not a model error (those are rows): the consumer raises it
+            queue.put_nowait(exc)
+            return
+        queue.put_nowait(ColumnDone(column, result))
+
+    tasks = [asyncio.create_task(run(i, m)) for i, m in enumerate(models)]
+    try:
+        for _ in range(len(models)):
+            while not isinstance(item := await queue.get(), ColumnDone):
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _measure(router: ChatModel, request: ChatRequest, on_text: Callable[[str], None] | None = None) -> Comparison:
     started = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
@@ -64,6 +113,8 @@ async def _measure(router: ChatModel, request: ChatRequest) -> Comparison:
                 first = time.perf_counter()
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+                if on_text is not None and event.text:
+                    on_text(event.text)
             elif isinstance(event, UsageReport):
                 usage = event.usage
             elif isinstance(event, Finish):

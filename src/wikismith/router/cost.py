@@ -345,16 +345,19 @@ class Budgets:
             self._spent[(budget.period, budget.tag)] = self._seed(budget, current)
 
     def _seed(self, budget: Budget, current: tuple[str, str]) -> float:
-        if self.ledger is None:
-            return 0.0
-        column, value = ("day", current[0]) if budget.period == "day" else ("month", current[1])
-        sql = f"SELECT COALESCE(SUM(cost), 0) FROM usage WHERE {column} = ?"
-        params: tuple[Any, ...] = (value,)
-        if budget.tag is not None:
-            sql += " AND tag = ?"
-            params += (budget.tag,)
-        rows = self.ledger.query(sql, params)
-        return float(rows[0][0]) if rows else 0.0
+        return 0.0 if self.ledger is None else spent_in(self.ledger, budget, current)
+
+
+def spent_in(ledger: Ledger, budget: Budget, current: tuple[str, str]) -> float:
+    """What the ledger records against `budget` in the period of `current` (`periods(ts)`: day, month)."""
+    column, value = ("day", current[0]) if budget.period == "day" else ("month", current[1])
+    sql = f"SELECT COALESCE(SUM(cost), 0) FROM usage WHERE {column} = ?"
+    params: tuple[Any, ...] = (value,)
+    if budget.tag is not None:
+        sql += " AND tag = ?"
+        params += (budget.tag,)
+    rows = ledger.query(sql, params)
+    return float(rows[0][0]) if rows else 0.0
 
 
 def budgets_from_env(env: Mapping[str, str], ledger: Ledger | None) -> Budgets:

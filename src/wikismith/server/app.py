@@ -38,7 +38,7 @@ from wikismith.llm.base import Embedder
 from wikismith.llm.errors import LLMError
 from wikismith.redact import redact
 from wikismith.router import Router, build_router
-from wikismith.server import embeddings
+from wikismith.server import embeddings, web
 from wikismith.server.auth import Auth
 from wikismith.server.deps import ServerLimits, ServerState, settle_heap
 from wikismith.server.errors import (
@@ -228,13 +228,17 @@ def create_app(settings: Settings, config: AppConfig, *, router: Router | None =
         # wikismith exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks would cost a provider
         # lookup per request even when nothing is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        docs_url=None,  # the web app serves /docs from its own copy of Swagger UI (FastAPI's loads a CDN)
+        redoc_url=None,
     )
     _install_error_handlers(app)
     modules = (openai, config_routes, wiki, chat, local, jobs)
-    for module in modules:
-        app.include_router(module.router)
+    routers = [*web.routers(), *(m.router for m in modules)]
+    for api_router in routers:
+        app.include_router(api_router)
     mcp_http.mount(app, auth, settings)  # `/mcp`: the MCP server over this app's state
-    paths = frozenset(getattr(r, "path", "") for m in modules for r in m.router.routes) | {mcp_http.PATH}
+    web.mount_assets(app)
+    paths = frozenset(getattr(r, "path", "") for api_router in routers for r in api_router.routes) | {mcp_http.PATH}
     app.add_middleware(
         EdgeMiddleware, metrics=metrics, max_body=limits.max_body_bytes, routes=paths, fast=fast_routes()
     )

@@ -125,4 +125,5 @@ def cache_data(manifest: Manifest, snapshot: RepoSnapshot, contents: Mapping[str
         model=model or manifest.model,
         comprehensive=manifest.comprehensive,
         identifiers=manifest.identifiers.model_dump(),
+        commit=manifest.commit,
     )

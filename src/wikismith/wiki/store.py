@@ -9,7 +9,8 @@ Variants: DeepWiki keys the concise and the comprehensive wiki alike (one overwr
 comprehensive one (DeepWiki's default view; a file with no recorded variant) keeps DeepWiki's file name, the
 concise one adds `_concise`. As DeepWiki's readers know one wiki per repository and language, `find` answers the
 variant asked for, else the other; `list_projects` lists one entry with its variants; `delete` without a variant
-removes both. The JSON records its variant in an extra top-level `comprehensive` key. Top-level keys are
+removes both. The JSON records its variant in an extra top-level `comprehensive` key, and the commit it was
+generated from in `commit` (DeepWiki's readers ignore unknown keys). Top-level keys are
 snake_case (`wiki_structure`, `generated_pages`, `repo_url`, `repo`, `provider`, `model`), the wiki models camelCase.
 
 Differences from DeepWiki, on purpose: no credential is ever written or answered (`repo.token` is always null,
@@ -95,11 +96,12 @@ class WikiCacheData(_Model):
     model: str | None = None
     comprehensive: bool | None = None
     identifiers: dict[str, int] | None = None  # named, resolved, rewritten, removed (wikismith's; DeepWiki ignores it)
+    commit: str | None = None  # the commit the wiki was generated from (wikismith's; DeepWiki records none)
 
     def to_json(self) -> str:
         """The on-disk / wire form (DeepWiki's keys), with no token."""
-        unset = {"identifiers"} if self.identifiers is None else None
-        return self.without_token().model_dump_json(by_alias=True, indent=2, exclude=unset)
+        unset = {name for name in ("identifiers", "commit") if getattr(self, name) is None}
+        return self.without_token().model_dump_json(by_alias=True, indent=2, exclude=unset or None)
 
     def without_token(self) -> WikiCacheData:
         """This wiki with no credential: no `repo.token`, and no `user:token@` or `?token=` in its URLs (a

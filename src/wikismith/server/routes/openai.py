@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from random import getrandbits
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -152,7 +153,12 @@ async def chat_completions(request: Request) -> Response:
     target = response.target or chat_request.model
     server.metrics.observe_call(target, response.usage, response.attempts)
     content = orjson.dumps(completion_body(response, chat_request.model))
-    return Response(content, media_type=_JSON, headers={"x-wikismith-target": target})
+    return Response(content, media_type=_JSON, headers={"x-wikismith-target": header_value(target)})
+
+
+def header_value(text: str) -> str:
+    """`text` as an HTTP header value: a custom model's name may hold what a header cannot (percent-encoded)."""
+    return text if text.isascii() and text.isprintable() else quote(text, safe="/:@+._-~ ")
 
 
 async def _stream(server: ServerState, request: Request, chat_request: ChatRequest, include_usage: bool) -> Response:
@@ -174,7 +180,7 @@ async def _stream(server: ServerState, request: Request, chat_request: ChatReque
     target = routed.target if routed is not None else chat_request.model
     attempts = (*(routed.attempts if routed is not None else ()), Attempt(target=target, ok=True))
     sse = _sse(server, batches, first, target, attempts, include_usage)
-    headers = {"x-wikismith-target": target, "cache-control": "no-cache", "x-accel-buffering": "no"}
+    headers = {"x-wikismith-target": header_value(target), "cache-control": "no-cache", "x-accel-buffering": "no"}
     # Each piece of `_sse` is a whole upstream read already: sent as it comes, no coalescing.
     return StreamResponse(sse, headers=headers, on_close=server.release_stream, coalesce=False)
 
