@@ -95,12 +95,15 @@ class WebApp:
         return self.url + "/wiki/local/local/demo"
 
 
-def start_app(base: Path, emulator: Emulator, **env: Any) -> WebApp:
+def start_app(base: Path, emulator: Emulator, default_model: str = "m1", **env: Any) -> WebApp:
+    """The web app over a demo wiki made by emu/m1; `default_model` is the configuration's default for emu."""
     roots = base / "roots"
     repo = roots / "demo"
     repo_files(repo)
     config_dir = base / "config"
-    write_generator(config_dir, emulator_providers(emulator.base_url))
+    providers = emulator_providers(emulator.base_url)
+    providers["emu"]["default_model"] = default_model
+    write_generator(config_dir, providers)
     write_embedder(config_dir)
     home = base / "home"
     build_wiki(home, repo)

@@ -4,12 +4,13 @@ sources as source-view links, Deep Research run by the server, and provider erro
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.server.web.conftest import WebApp
+from tests.server.web.conftest import WebApp, start_app
 from tests.support.emulator import Emulator, Reply, error
 
 FIRST = "## Research Plan\nThe parser first.\n\n## Next Steps\nLook at the evaluator module next."
@@ -40,6 +41,20 @@ def test_an_answer_streams_with_its_sources_linked_to_the_source_view(web_app: W
     assert 'href="/wiki/local/local/demo/-/source/calc/parser.py?lines=4-6#L-4" class="cite"' in html
     prompt = json.dumps(emulator.chat_requests()[-1].json["messages"])
     assert "calc/" in prompt and "Where is the parser?" in prompt
+
+
+def test_a_question_without_a_model_goes_to_the_wikis_model_as_the_pages_picker_does(
+    tmp_path: Path, emulator_server: Emulator
+) -> None:
+    app = start_app(tmp_path, emulator_server, default_model="m2")  # the wiki was made by emu/m1
+    try:
+        emulator_server.script("m1", Reply(text="From the wiki's model."))
+        payload = {"messages": [{"role": "user", "content": "Where is the parser?"}]}
+        response = httpx2.post(app.wiki + "/-/ask", json=payload, timeout=30)
+        assert response.status_code == 200 and "From the wiki's model." in response.text
+        assert emulator_server.chat_requests()[-1].json["model"] == "m1"
+    finally:
+        app.server.stop()
 
 
 def test_the_conversation_so_far_goes_with_the_next_question(web_app: WebApp, emulator: Emulator) -> None:

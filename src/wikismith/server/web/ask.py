@@ -31,7 +31,7 @@ from wikismith.server.errors import HTTPProblem, status_for
 from wikismith.server.routes.chat import index_cache
 from wikismith.server.schemas import parse_body
 from wikismith.server.streaming import StreamResponse
-from wikismith.server.web.pages import reading, same_origin
+from wikismith.server.web.pages import reading, same_origin, wiki_model
 from wikismith.server.web.reading import Reading
 from wikismith.server.web.views import PageProblem, sse, unknown_model
 
@@ -79,7 +79,8 @@ def _chat_input(server: ServerState, wiki: Reading, body: AskBody) -> ChatInput:
     if not repo:
         raise HTTPProblem(404, "this wiki does not record its repository", code="no_repository")
     try:
-        inp = ChatInput(repo=repo, repo_type=repo_type, messages=body.messages, model=body.model,
+        model = body.model or wiki_model(wiki, server)  # as the page's model picker: the wiki's own model first
+        inp = ChatInput(repo=repo, repo_type=repo_type, messages=body.messages, model=model,
                         language=wiki.variant.language)  # fmt: skip
         inp.model_name(server.config)
     except ConfigError as exc:

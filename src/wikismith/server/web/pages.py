@@ -105,10 +105,10 @@ async def wiki_page(
     return view(request, "reader.html", nav="wikis", wiki=wiki, page=page, rendered=rendered,
                 previous=pages[index - 1] if index else None, next=following,
                 models=models, lang=server.config.lang, needs_key=bool(server.auth.keys),
-                needs_code=server.auth.code_required, default_model=_wiki_model(wiki, server))  # fmt: skip
+                needs_code=server.auth.code_required, default_model=wiki_model(wiki, server))  # fmt: skip
 
 
-def _wiki_model(wiki: Reading, server: ServerState) -> str:
+def wiki_model(wiki: Reading, server: ServerState) -> str:
     """The model to ask with: the wiki's own when the configuration knows it, else the default."""
     data = wiki.data
     name = "/".join(p for p in (data.provider, data.model) if p)
