@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.rag.conftest import SAMPLE, write_tree
 from tests.support.emulator import Emulator, Reply
-from wikismith.cli import ask, index
+from wikismith.cli import ask, index, search
 
 Invoke = Callable[..., typer.testing.Result]
 
@@ -49,7 +49,7 @@ def cli(home: Path, tmp_path: Path, emulator: Emulator, monkeypatch: pytest.Monk
     monkeypatch.setenv("WIKISMITH_CONFIG_DIR", str(config_dir))
     monkeypatch.setenv("EMU_KEY", "emu-key-abcdef")
     app = typer.Typer()
-    for module in (index, ask):
+    for module in (index, ask, search):
         module.register(app)
     runner = CliRunner()
 
@@ -166,4 +166,30 @@ def test_a_data_directory_that_cannot_be_one_is_a_clean_error(
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
     assert f"error: the data directory {taken / below}" in " ".join(result.output.split())
     assert "WIKISMITH_HOME" in result.output and "not a directory" in result.output
+    assert emulator.requests == []
+
+
+def test_search_prints_the_chunks_without_a_model_call(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    result = cli("search", str(repo), "send_email smtp", "-k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    hits = orjson.loads(result.stdout)
+    assert 1 <= len(hits) <= 3
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    for hit in hits:  # each chunk is the file's own lines
+        lines = SAMPLE[hit["path"]].splitlines()
+        assert hit["text"].rstrip("\n") == "\n".join(lines[hit["start_line"] - 1 : hit["end_line"]])
+    assert emulator.chat_requests() == []
+    text = cli("search", str(repo), "send_email smtp", "-k", "3").stdout
+    first = hits[0]
+    assert text.startswith(f"1. {first['path']}:{first['start_line']}-{first['end_line']}")
+
+
+def test_search_refuses_bad_input_cleanly(cli: Invoke, tmp_path: Path, emulator: Emulator) -> None:
+    repo = write_tree(tmp_path / "repo", SAMPLE)
+    empty = cli("search", str(repo), "  ")
+    assert empty.exit_code == 2 and "the query is empty" in empty.output
+    assert cli("search", str(repo), "q", "-k", "0").exit_code == 2
+    missing = cli("search", str(tmp_path / "missing"), "q")
+    assert missing.exit_code == 1 and "not found" in missing.output
     assert emulator.requests == []

@@ -19,7 +19,9 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`. Order is the order shown in --help.
-COMMAND_MODULES = ["chat", "models", "usage", "compare", "serve", "mcp", "index", "ask", "generate", "remove", "export"]
+COMMAND_MODULES = [
+    "chat", "models", "usage", "compare", "serve", "mcp", "index", "ask", "search", "generate", "remove", "export",
+]  # fmt: skip
 
 
 def main() -> None:

@@ -46,9 +46,6 @@ def ask(
     deep_research: Annotated[bool, typer.Option("--deep-research", help="DeepWiki's first research turn.")] = False,
 ) -> None:
     """Answer a question about a repository, streaming, and end with the cited sources (path:start-end)."""
-    from pydantic import ValidationError
-
-    from wikismith.chat import ChatInput, ChatTurn
     from wikismith.config.models import ConfigError
 
     settings, config = load()
@@ -58,14 +55,33 @@ def ask(
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG_ERROR)
     text = f"[DEEP RESEARCH] {question}" if deep_research else question
+    inp = chat_input(repo, text, source, filters, embedder, model=name, language=language)
+    run(_ask(settings, config, inp))
+
+
+def chat_input(
+    repo: str,
+    text: str,
+    source: SourceChoice,
+    filters: FilterChoice,
+    embedder: str | None,
+    *,
+    model: str | None = None,
+    language: str | None = None,
+) -> ChatInput:
+    """The chat request for one question about `repo`, from the command's options; exit 2 on bad input."""
+    from pydantic import ValidationError
+
+    from wikismith.chat import ChatInput, ChatTurn
+
     try:
-        inp = ChatInput(
+        return ChatInput(
             repo=repo,
             repo_type=source.repo_type,
             access_token=source.access_token,
             ref=source.ref,
             messages=[ChatTurn(role="user", content=text)],
-            model=name,
+            model=model,
             language=language,
             embedder=embedder,
             excluded_dirs=filters.joined("exclude_dir"),
@@ -75,7 +91,6 @@ def ask(
         )
     except ValidationError as exc:
         fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, "), EXIT_CONFIG_ERROR)
-    run(_ask(settings, config, inp))
 
 
 async def _ask(settings: Settings, config: AppConfig, inp: ChatInput) -> None:
